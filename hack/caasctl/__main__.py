@@ -1,0 +1,86 @@
+"""Command line: `caasctl stack up|down|status|env|logs|install` and `caasctl up|down`."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from caasctl.stack import lifecycle
+from caasctl.stack.config import StackConfig
+from caasctl.stack.install import install_all
+from caasctl.stack.steps import StepFailed, say
+
+
+def _stack_status(conf: StackConfig) -> int:
+    rows = lifecycle.status(conf)
+    for row in rows:
+        state = "ready" if row.ready else f"NOT READY: {row.problem}"
+        pid = f"pid {row.pid}" if row.pid else "-"
+        print(f"{row.name:<24} {pid:<12} {state}")
+    return 0 if all(r.ready for r in rows) else 1
+
+
+def _stack_logs(conf: StackConfig, name: str | None, follow: bool) -> int:
+    if name is None:
+        for component in lifecycle.COMPONENTS:
+            print(f"{component.name:<24} {lifecycle.log_path(conf, component)}")
+        return 0
+    path = lifecycle.log_path(conf, lifecycle.component(name))
+    return subprocess.call(["tail", "-n", "200", *(["-F"] if follow else []), str(path)])
+
+
+def _stack(args: argparse.Namespace, conf: StackConfig) -> int:
+    match args.action:
+        case "install":
+            install_all(conf)
+        case "up":
+            lifecycle.up(conf)
+            say(f"stack ready; connection settings: source {conf.env_file}")
+        case "down":
+            stopped = lifecycle.down(conf, purge=args.purge)
+            say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+        case "status":
+            return _stack_status(conf)
+        case "env":
+            print(lifecycle.render_env(conf), end="")
+        case "logs":
+            return _stack_logs(conf, args.component, args.follow)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="caasctl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    stack = commands.add_parser("stack", help="the real local servers (etcd, Kubernetes, Kafka, …)")
+    actions = stack.add_subparsers(dest="action", required=True)
+    actions.add_parser("install", help="obtain and build the pinned servers into the cache")
+    actions.add_parser("up", help="start every server and wait until all are ready (idempotent)")
+    down = actions.add_parser("down", help="stop every server (safe to repeat)")
+    down.add_argument("--purge", action="store_true", help="also delete all data and certificates")
+    actions.add_parser("status", help="show each server's pid and readiness (exit 1 if not ready)")
+    actions.add_parser("env", help="print the connection settings as shell exports")
+    logs = actions.add_parser("logs", help="list log files, or show one server's log")
+    logs.add_argument("component", nargs="?")
+    logs.add_argument("-f", "--follow", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `caasctl` console script."""
+    args = _parser().parse_args(argv)
+    conf = StackConfig.from_env()
+    try:
+        if args.command == "stack":
+            return _stack(args, conf)
+    except StepFailed as exc:
+        print(f"caasctl: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
