@@ -8,9 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from caasctl.stack import lifecycle
+from caasctl.stack.components import COMPONENTS
 from caasctl.stack.config import StackConfig
 from caasctl.stack.install import install_all
-from caasctl.stack.steps import StepFailed, say
+from caasctl.stack.steps import StepError, say
 
 
 def _stack_status(conf: StackConfig) -> int:
@@ -24,7 +25,7 @@ def _stack_status(conf: StackConfig) -> int:
 
 def _stack_logs(conf: StackConfig, name: str | None, follow: bool) -> int:
     if name is None:
-        for component in lifecycle.COMPONENTS:
+        for component in COMPONENTS:
             print(f"{component.name:<24} {lifecycle.log_path(conf, component)}")
         return 0
     path = lifecycle.log_path(conf, lifecycle.component(name))
@@ -74,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "stack":
             return _stack(args, conf)
-    except StepFailed as exc:
+    except StepError as exc:
         print(f"caasctl: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

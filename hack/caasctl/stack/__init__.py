@@ -1,1 +1,1 @@
-"""The real local stack: obtains, starts, probes and stops etcd, Kubernetes, Kafka, FerretDB, Redis."""
+"""The real local stack: obtain, start, probe and stop the servers the platform runs on."""

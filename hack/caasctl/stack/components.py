@@ -14,7 +14,7 @@ from pathlib import Path
 from caasctl.stack import probes
 from caasctl.stack.config import HACK_DIR, StackConfig
 from caasctl.stack.pki import Pki, ensure_pki
-from caasctl.stack.steps import StepFailed
+from caasctl.stack.steps import StepError
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 KAFKA_TEMPLATE = HACK_DIR / "stack" / "kafka" / "server.properties.in"
@@ -205,7 +205,7 @@ def _kafka_dir(conf: StackConfig) -> Path:
 
 def _kafka_prepare(conf: StackConfig) -> None:
     if shutil.which("java") is None:
-        raise StepFailed("prepare kafka", "java is not on PATH; run hack/bootstrap.sh")
+        raise StepError("prepare kafka", "java is not on PATH; run hack/bootstrap.sh")
     root = _kafka_dir(conf)
     (root / "logs").mkdir(parents=True, exist_ok=True)
     properties = KAFKA_TEMPLATE.read_text().format(
@@ -216,7 +216,9 @@ def _kafka_prepare(conf: StackConfig) -> None:
     (root / "server.properties").write_text(properties)
     cluster_id_file = root / "cluster-id"
     if not cluster_id_file.exists():
-        cluster_id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        cluster_id_file.write_text(
+            base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        )
     command = [
         *_java(conf), "kafka.tools.StorageTool", "format",
         "--cluster-id", cluster_id_file.read_text().strip(),
@@ -228,7 +230,7 @@ def _kafka_prepare(conf: StackConfig) -> None:
         log = conf.logs_dir / "kafka-format.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.stdout + result.stderr)
-        raise StepFailed("format kafka storage", "StorageTool failed", command=command, log=log)
+        raise StepError("format kafka storage", "StorageTool failed", command=command, log=log)
 
 
 def _java(conf: StackConfig) -> list[str]:
@@ -279,7 +281,7 @@ FERRETDB = Component(
 )
 
 
-# --- Redis ------------------------------------------------------------------------------------------
+# --- Redis -------------------------------------------------------------------------------
 
 
 def _redis_conf(conf: StackConfig) -> Path:

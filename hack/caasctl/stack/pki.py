@@ -57,7 +57,7 @@ def _issue(
     key: ec.EllipticCurvePrivateKey,
     ca_cert: x509.Certificate | None,
     ca_key: ec.EllipticCurvePrivateKey,
-    usage: ExtendedKeyUsageOID | None,
+    usage: x509.ObjectIdentifier | None,
     sans: list[x509.GeneralName] | None = None,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
@@ -72,7 +72,7 @@ def _issue(
         .add_extension(x509.BasicConstraints(ca=ca_cert is None, path_length=None), critical=True)
     )
     if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)  # type: ignore[list-item]
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     return builder.sign(ca_key, hashes.SHA256())

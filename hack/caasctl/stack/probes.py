@@ -34,7 +34,7 @@ def admin_tls(pki: Pki) -> ssl.SSLContext:
 def apiserver_get(pki: Pki, port: int, path: str) -> dict[str, object]:
     """GET a JSON object from the apiserver as admin."""
     url = f"https://127.0.0.1:{port}{path}"
-    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT, context=admin_tls(pki)) as resp:  # noqa: S310
+    with urllib.request.urlopen(url, timeout=PROBE_TIMEOUT, context=admin_tls(pki)) as resp:
         body: dict[str, object] = json.loads(resp.read())
         return body
 
@@ -55,8 +55,10 @@ def kafka_metadata(bootstrap: str) -> str | None:
     from confluent_kafka.admin import AdminClient  # noqa: PLC0415 — heavy import, only when probing
 
     try:
-        AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=PROBE_TIMEOUT)
-    except Exception as exc:  # noqa: BLE001 — any failure means not ready; the message says why
+        AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(
+            timeout=PROBE_TIMEOUT
+        )
+    except Exception as exc:
         return str(exc)
     return None
 

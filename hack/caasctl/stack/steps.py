@@ -13,7 +13,7 @@ from pathlib import Path
 HEARTBEAT_SECONDS = 15.0
 
 
-class StepFailed(RuntimeError):
+class StepError(RuntimeError):
     """A stack step failed; the message names the step, the command and where its log is."""
 
     def __init__(
@@ -100,8 +100,8 @@ def run_logged(
                     status[0] = update
             code = proc.wait()
     except OSError as exc:
-        raise StepFailed(step_name, str(exc), command=command, log=log) from exc
+        raise StepError(step_name, str(exc), command=command, log=log) from exc
     finally:
         done.set()
     if code != 0:
-        raise StepFailed(step_name, f"exit code {code}", command=command, log=log)
+        raise StepError(step_name, f"exit code {code}", command=command, log=log)
