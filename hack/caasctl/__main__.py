@@ -1,4 +1,4 @@
-"""Command line: `caasctl stack up|down|status|env|logs|install` and `caasctl up|down`."""
+"""Command line: `caasctl up|down` (the platform) and `caasctl stack ...` (its servers)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from caasctl import platform
 from caasctl.stack import lifecycle
 from caasctl.stack.components import COMPONENTS
 from caasctl.stack.config import StackConfig
@@ -54,6 +55,10 @@ def _stack(args: argparse.Namespace, conf: StackConfig) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="caasctl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "up", help="stack + CRDs + operator + control plane + sample tenant (the main job)"
+    )
+    commands.add_parser("down", help="stop the platform's processes and the stack (data kept)")
     stack = commands.add_parser("stack", help="the real local servers (etcd, Kubernetes, Kafka, …)")
     actions = stack.add_subparsers(dest="action", required=True)
     actions.add_parser("install", help="obtain and build the pinned servers into the cache")
@@ -73,8 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     conf = StackConfig.from_env()
     try:
-        if args.command == "stack":
-            return _stack(args, conf)
+        match args.command:
+            case "stack":
+                return _stack(args, conf)
+            case "up":
+                platform.up(conf)
+                print(platform.summary(conf))
+                return 0
+            case "down":
+                stopped = platform.down(conf)
+                say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+                return 0
     except StepError as exc:
         print(f"caasctl: {exc}", file=sys.stderr)
         return 1
