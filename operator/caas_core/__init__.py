@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Code shared by the CAAS operator and control plane: pure domain, resource models, adapters."""
