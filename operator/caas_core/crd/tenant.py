@@ -1,0 +1,99 @@
+"""The Tenant CustomResourceDefinition, assembled from the resource models."""
+
+from typing import Any, Final
+
+from caas_core.crd.schema import structural_schema, with_default, without_defaults
+from caas_core.domain.naming import API_GROUP, TENANT_NAME_MAX_LENGTH, TENANT_NAME_PATTERN
+from caas_core.resources.tenant import TenantSpec, TenantStatus
+
+VERSION: Final = "v1alpha1"
+KIND: Final = "Tenant"
+PLURAL: Final = "tenants"
+SINGULAR: Final = "tenant"
+SHORT_NAMES: Final = ("tn",)
+CATEGORIES: Final = ("caas",)
+CRD_NAME: Final = f"{PLURAL}.{API_GROUP}"
+
+_READY = '.status.conditions[?(@.type=="Ready")]'
+_NAME_RULES: Final = (
+    {
+        "rule": f"self.metadata.name.size() <= {TENANT_NAME_MAX_LENGTH}",
+        "message": (
+            f"tenant names are at most {TENANT_NAME_MAX_LENGTH} characters "
+            "so that derived backend names fit"
+        ),
+    },
+    {
+        "rule": f"self.metadata.name.matches('{TENANT_NAME_PATTERN}')",
+        "message": "tenant names must be DNS-1123 labels (lowercase letters, digits and '-')",
+    },
+)
+
+
+def _root_schema() -> dict[str, Any]:
+    # An omitted spec still gets every default, so `kind: Tenant` with a name is enough.
+    spec = with_default(structural_schema(TenantSpec), {})
+    # Status is written by the operator alone; defaults there would only hide missing writes.
+    status = without_defaults(structural_schema(TenantStatus))
+    return {
+        "description": "A tenant of the CAAS platform and the backend resources made for it.",
+        "type": "object",
+        "properties": {
+            "apiVersion": {
+                "description": "Versioned schema of this representation of an object.",
+                "type": "string",
+            },
+            "kind": {
+                "description": "REST resource this object represents.",
+                "type": "string",
+            },
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+        "x-kubernetes-validations": [dict(rule) for rule in _NAME_RULES],
+    }
+
+
+def _printer_columns() -> list[dict[str, Any]]:
+    return [
+        {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+        {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
+        {"name": "Policy", "type": "string", "jsonPath": ".spec.deletionPolicy", "priority": 1},
+        {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def tenant_crd() -> dict[str, Any]:
+    """The Tenant CRD as a Kubernetes object."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "labels": {"app.kubernetes.io/part-of": "caas"},
+        },
+        "spec": {
+            "group": API_GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": list(CATEGORIES),
+            },
+            "scope": "Cluster",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": _printer_columns(),
+                    "schema": {"openAPIV3Schema": _root_schema()},
+                }
+            ],
+        },
+    }
