@@ -1,0 +1,1 @@
+"""Backend clients (MongoDB, Kafka, Redis): idempotent provisioners and health probes."""

@@ -1,0 +1,130 @@
+"""MongoDB: client factory, idempotent database provisioning, and a ping probe."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pymongo
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import CollectionInvalid, OperationFailure
+
+from caas_core.adapters.probe import timed_probe
+from caas_core.domain.collections import CollectionSpec, IndexSpec
+from caas_core.domain.health import ProbeResult
+
+logger = logging.getLogger(__name__)
+
+MongoClient = AsyncMongoClient[dict[str, Any]]
+_NAMESPACE_EXISTS: Final = 48
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseReport:
+    """What ensure_database did, and what it found but left alone."""
+
+    database: str
+    created_collections: tuple[str, ...] = ()
+    created_indexes: tuple[str, ...] = ()
+    drifts: tuple[str, ...] = ()
+
+
+def connect(uri: str, *, timeout: float = 5.0, app_name: str = "caas") -> MongoClient:
+    """A lazily connecting client whose server selection and connects give up after `timeout`."""
+    millis = int(timeout * 1000)
+    return AsyncMongoClient(
+        uri,
+        appname=app_name,
+        serverSelectionTimeoutMS=millis,
+        connectTimeoutMS=millis,
+        tz_aware=True,
+    )
+
+
+async def ping(client: MongoClient, *, timeout: float = 2.0) -> ProbeResult:
+    """Round-trip a ping command."""
+
+    async def check() -> None:
+        # pymongo.timeout bounds server selection too, so the driver gives up cleanly itself.
+        with pymongo.timeout(timeout):
+            await client.admin.command("ping")
+
+    return await timed_probe(check, timeout=timeout)
+
+
+async def ensure_database(
+    client: MongoClient, *, database: str, collections: Sequence[CollectionSpec]
+) -> DatabaseReport:
+    """Create missing collections and indexes; report (never drop) indexes that differ."""
+    db: AsyncDatabase[dict[str, Any]] = client[database]
+    existing = set(await db.list_collection_names())
+    created_collections: list[str] = []
+    created_indexes: list[str] = []
+    drifts: list[str] = []
+    for spec in collections:
+        if spec.name not in existing and await _create_collection(db, spec.name):
+            created_collections.append(spec.name)
+        made, drift = await _ensure_indexes(db, spec)
+        created_indexes.extend(f"{spec.name}.{name}" for name in made)
+        drifts.extend(drift)
+    report = DatabaseReport(
+        database=database,
+        created_collections=tuple(created_collections),
+        created_indexes=tuple(created_indexes),
+        drifts=tuple(drifts),
+    )
+    if created_collections or created_indexes:
+        logger.info(
+            "mongo database ensured",
+            extra={
+                "database": database,
+                "created_collections": created_collections,
+                "created_indexes": created_indexes,
+            },
+        )
+    return report
+
+
+async def _create_collection(db: AsyncDatabase[dict[str, Any]], name: str) -> bool:
+    try:
+        await db.create_collection(name)
+    except CollectionInvalid:
+        return False  # created concurrently between listing and creating
+    except OperationFailure as exc:
+        if exc.code != _NAMESPACE_EXISTS:
+            raise
+        return False
+    return True
+
+
+async def _ensure_indexes(
+    db: AsyncDatabase[dict[str, Any]], spec: CollectionSpec
+) -> tuple[list[str], list[str]]:
+    collection = db[spec.name]
+    info = await collection.index_information()
+    missing: list[IndexSpec] = []
+    drifts: list[str] = []
+    for index in spec.indexes:
+        live = info.get(index.name)
+        if live is None:
+            missing.append(index)
+        elif not _matches(index, live):
+            drifts.append(f"{db.name}.{spec.name}: index {index.name} differs from its spec")
+    if missing:
+        await collection.create_indexes(
+            [IndexModel(list(i.keys), name=i.name, unique=i.unique) for i in missing]
+        )
+    return [i.name for i in missing], drifts
+
+
+def _matches(index: IndexSpec, live: dict[str, Any]) -> bool:
+    # Servers may report key directions as floats (1.0); compare them as integers.
+    keys = tuple((str(field), int(direction)) for field, direction in live.get("key", []))
+    return keys == index.keys and bool(live.get("unique", False)) == index.unique
+
+
+async def drop_database(client: MongoClient, *, database: str) -> None:
+    """Drop the database; dropping one that does not exist is not an error."""
+    await client.drop_database(database)
+    logger.info("mongo database dropped", extra={"database": database})
