@@ -1,0 +1,59 @@
+"""JOSE encoding primitives shared by signing and JWKS: base64url, canonical JSON, thumbprints."""
+
+import binascii
+import hashlib
+import json
+from typing import Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+# '+', '/' and '=' are not in the base64url alphabet (RFC 7515 §2 forbids padding); mapping them to
+# '!' makes the strict standard decoder reject them instead of accepting a second spelling.
+_URL_TO_STD: Final = str.maketrans({"-": "+", "_": "/", "+": "!", "/": "!", "=": "!"})
+_STD_TO_URL: Final = str.maketrans({"+": "-", "/": "_"})
+_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# A final character carries spare low bits (4 when len % 4 == 2, 2 when len % 4 == 3); the decoder
+# ignores them, so only the characters with those bits zero are the canonical spelling.
+_CANONICAL_LAST: Final = {
+    2: frozenset(_ALPHABET[::16]),
+    3: frozenset(_ALPHABET[::4]),
+}
+
+
+def b64url_encode(data: bytes) -> str:
+    """Encode bytes as unpadded base64url (RFC 7515 §2)."""
+    return (
+        binascii.b2a_base64(data, newline=False).decode("ascii").translate(_STD_TO_URL).rstrip("=")
+    )
+
+
+def b64url_decode(text: str) -> bytes:
+    """Decode unpadded base64url, refusing every non-canonical spelling (encodings are unique)."""
+    remainder = len(text) % 4
+    if remainder == 1:
+        raise ValueError("invalid base64url length")
+    if remainder and text[-1] not in _CANONICAL_LAST[remainder]:
+        raise ValueError("non-canonical base64url trailing bits")
+    padded = text.translate(_URL_TO_STD) + "=" * (-len(text) % 4)
+    try:
+        return binascii.a2b_base64(padded, strict_mode=True)
+    except ValueError as exc:  # binascii.Error, or non-ASCII input
+        raise ValueError(f"invalid base64url: {exc}") from exc
+
+
+def canonical_json(value: object) -> bytes:
+    """Serialise as compact JSON with sorted keys, so equal values always give equal bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def ed25519_x(public_key: Ed25519PublicKey) -> str:
+    """The JWK `x` member of an Ed25519 public key (RFC 8037 §2)."""
+    return b64url_encode(public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+
+def ed25519_thumbprint(public_key: Ed25519PublicKey) -> str:
+    """The RFC 7638 JWK thumbprint (SHA-256, base64url) of an Ed25519 public key."""
+    # RFC 7638 §3.2: only the required members (crv, kty, x for OKP), sorted, no whitespace.
+    members = {"crv": "Ed25519", "kty": "OKP", "x": ed25519_x(public_key)}
+    return b64url_encode(hashlib.sha256(canonical_json(members)).digest())
