@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 # '+', '/' and '=' are not in the base64url alphabet (RFC 7515 §2 forbids padding); mapping them to
 # '!' makes the strict standard decoder reject them instead of accepting a second spelling.
-_URL_TO_STD: Final = str.maketrans({"-": "+", "_": "/", "+": "!", "/": "!", "=": "!"})
-_STD_TO_URL: Final = str.maketrans({"+": "-", "/": "_"})
+# Byte tables, not str ones: bytes.translate is a flat lookup, several times faster on the hot path.
+_URL_TO_STD: Final = bytes.maketrans(b"-_+/=", b"+/!!!")
+_STD_TO_URL: Final = bytes.maketrans(b"+/", b"-_")
 _ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # A final character carries spare low bits (4 when len % 4 == 2, 2 when len % 4 == 3); the decoder
 # ignores them, so only the characters with those bits zero are the canonical spelling.
@@ -23,9 +24,7 @@ _CANONICAL_LAST: Final = {
 
 def b64url_encode(data: bytes) -> str:
     """Encode bytes as unpadded base64url (RFC 7515 §2)."""
-    return (
-        binascii.b2a_base64(data, newline=False).decode("ascii").translate(_STD_TO_URL).rstrip("=")
-    )
+    return binascii.b2a_base64(data, newline=False).translate(_STD_TO_URL).rstrip(b"=").decode()
 
 
 def b64url_decode(text: str) -> bytes:
@@ -35,10 +34,10 @@ def b64url_decode(text: str) -> bytes:
         raise ValueError("invalid base64url length")
     if remainder and text[-1] not in _CANONICAL_LAST[remainder]:
         raise ValueError("non-canonical base64url trailing bits")
-    padded = text.translate(_URL_TO_STD) + "=" * (-len(text) % 4)
     try:
+        padded = text.encode("ascii").translate(_URL_TO_STD) + b"=" * (-len(text) % 4)
         return binascii.a2b_base64(padded, strict_mode=True)
-    except ValueError as exc:  # binascii.Error, or non-ASCII input
+    except ValueError as exc:  # binascii.Error, or UnicodeEncodeError for non-ASCII input
         raise ValueError(f"invalid base64url: {exc}") from exc
 
 
