@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 MongoClient = AsyncMongoClient[dict[str, Any]]
 _NAMESPACE_EXISTS: Final = 48
+_PROBE_SLACK: Final = 0.25
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +51,8 @@ async def ping(client: MongoClient, *, timeout: float = 2.0) -> ProbeResult:
         with pymongo.timeout(timeout):
             await client.admin.command("ping")
 
-    return await timed_probe(check, timeout=timeout)
+    # The outer deadline is a backstop; a little slack lets pymongo's clearer error win.
+    return await timed_probe(check, timeout=timeout + _PROBE_SLACK)
 
 
 async def ensure_database(

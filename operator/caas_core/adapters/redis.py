@@ -1,37 +1,22 @@
 """Redis: client factory, idempotent per-tenant ACL users, and a ping probe."""
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from caas_core.adapters.probe import timed_probe
 from caas_core.domain.health import ProbeResult
+from caas_core.domain.redis_acl import AclUserSpec
 
 logger = logging.getLogger(__name__)
-
-# Everything except administration and commands that can hurt other tenants (FLUSHALL, KEYS, ...).
-DEFAULT_TENANT_CATEGORIES: Final = ("+@all", "-@admin", "-@dangerous")
 
 
 class RedisAclError(RuntimeError):
     """An ACL command failed; the message never contains the password."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AclUser:
-    """A Redis ACL user confined to one key pattern and one channel pattern."""
-
-    name: str
-    key_pattern: str
-    channel_pattern: str
-    categories: Sequence[str] = DEFAULT_TENANT_CATEGORIES
-
-
-def connect(url: str, *, timeout: float = 5.0) -> "Redis":
+def connect(url: str, *, timeout: float = 5.0) -> Redis:
     """A client from a redis:// URL whose connects and commands give up after `timeout`."""
     return Redis.from_url(
         url,
@@ -42,7 +27,7 @@ def connect(url: str, *, timeout: float = 5.0) -> "Redis":
     )
 
 
-async def ping(client: "Redis", *, timeout: float = 2.0) -> ProbeResult:
+async def ping(client: Redis, *, timeout: float = 2.0) -> ProbeResult:
     """Round-trip a PING."""
 
     async def check() -> None:
@@ -51,7 +36,7 @@ async def ping(client: "Redis", *, timeout: float = 2.0) -> ProbeResult:
     return await timed_probe(check, timeout=timeout)
 
 
-async def ensure_acl_user(client: "Redis", user: AclUser, *, password: str) -> None:
+async def ensure_acl_user(client: Redis, user: AclUserSpec, *, password: str) -> None:
     """Make the user exist with exactly these rules and this one password (idempotent)."""
     try:
         # `reset` makes the single, atomic SETUSER converge from any previous state: old
@@ -70,16 +55,17 @@ async def ensure_acl_user(client: "Redis", user: AclUser, *, password: str) -> N
         # Redis echoes the offending rule, which may be the password: never pass it on.
         message = str(exc).replace(password, "***")
         raise RedisAclError(f"ACL SETUSER {user.name} failed: {message}") from None
-    logger.info("redis acl user ensured", extra={"redis_user": user.name})
+    # Debug only: this runs on every reconcile and changes nothing once converged.
+    logger.debug("redis acl user ensured", extra={"redis_user": user.name})
 
 
-async def acl_user_exists(client: "Redis", *, name: str) -> bool:
+async def acl_user_exists(client: Redis, *, name: str) -> bool:
     """Tell whether the ACL user exists."""
     users = await client.acl_users()
     return name in {u.decode() if isinstance(u, bytes) else u for u in users}
 
 
-async def delete_acl_user(client: "Redis", *, name: str) -> bool:
+async def delete_acl_user(client: Redis, *, name: str) -> bool:
     """Delete the user (Redis also drops its live connections); False when it did not exist."""
     deleted = await client.acl_deluser(name)
     if deleted:

@@ -1,10 +1,13 @@
 """Backend probe results and the readiness verdict drawn from them."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 ERROR_MAX_LENGTH: Final = 300
+MONGODB: Final = "mongodb"
+KAFKA: Final = "kafka"
+REDIS: Final = "redis"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,3 +32,7 @@ def failing_backends(results: Mapping[str, ProbeResult]) -> tuple[str, ...]:
 def is_ready(results: Mapping[str, ProbeResult]) -> bool:
     """Ready only when every backend answered (and there is at least one to ask)."""
     return bool(results) and not failing_backends(results)
+
+
+# A probe never raises: failures and timeouts come back as a failed ProbeResult.
+Probe = Callable[[], Awaitable[ProbeResult]]
