@@ -17,14 +17,14 @@ CRD_NAME: Final = f"{PLURAL}.{API_GROUP}"
 _READY = '.status.conditions[?(@.type=="Ready")]'
 _NAME_RULES: Final = (
     {
-        "rule": f"self.metadata.name.size() <= {TENANT_NAME_MAX_LENGTH}",
+        "rule": f"self.size() <= {TENANT_NAME_MAX_LENGTH}",
         "message": (
             f"tenant names are at most {TENANT_NAME_MAX_LENGTH} characters "
             "so that derived backend names fit"
         ),
     },
     {
-        "rule": f"self.metadata.name.matches('{TENANT_NAME_PATTERN}')",
+        "rule": f"self.matches('{TENANT_NAME_PATTERN}')",
         "message": "tenant names must be DNS-1123 labels (lowercase letters, digits and '-')",
     },
 )
@@ -47,11 +47,18 @@ def _root_schema() -> dict[str, Any]:
                 "description": "REST resource this object represents.",
                 "type": "string",
             },
-            "metadata": {"type": "object"},
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {
+                        "type": "string",
+                        "x-kubernetes-validations": [dict(rule) for rule in _NAME_RULES],
+                    }
+                },
+            },
             "spec": spec,
             "status": status,
         },
-        "x-kubernetes-validations": [dict(rule) for rule in _NAME_RULES],
     }
 
 
