@@ -1,0 +1,43 @@
+"""`caas-operator` / `python -m caas_operator`: run the operator cluster-wide, standalone."""
+
+import logging
+import sys
+
+import kopf
+from pydantic import ValidationError
+
+from caas_core.settings import describe_validation_error
+from caas_operator.settings import OperatorSettings
+
+
+def main() -> None:
+    """Validate the environment, then run kopf until SIGINT/SIGTERM."""
+    try:
+        settings = OperatorSettings()
+    except ValidationError as exc:
+        print(
+            f"caas-operator: refusing to start: {describe_validation_error(exc)}", file=sys.stderr
+        )
+        sys.exit(2)
+    kopf.configure(
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+        verbose=settings.log_level == "debug",
+        quiet=settings.log_level in {"warning", "error"},
+        log_prefix=settings.log_format != "json",
+    )
+    if settings.log_level != "debug":
+        # One INFO line per Kubernetes request drowns everything else out.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
+    # Importing registers the handlers with kopf's default registry.
+    import caas_operator.handlers  # noqa: F401, PLC0415
+
+    kopf.run(
+        clusterwide=True,
+        standalone=True,
+        liveness_endpoint=settings.liveness_endpoint,
+        memo=kopf.Memo(settings=settings),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Operator settings, read from the environment once at start."""
+
+import os
+from typing import Final, Literal
+
+from pydantic import Field
+
+from caas_core.settings import BackendSettings
+
+RESYNC_ENV: Final = "CAAS_OPERATOR_RESYNC_SECONDS"
+DEFAULT_RESYNC_SECONDS: Final = 300.0
+EventLevel = Literal["info", "warning", "error"]
+
+
+class OperatorSettings(BackendSettings):
+    """Backend locations plus how the operator provisions and reports."""
+
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        validation_alias="CAAS_KAFKA_REPLICATION_FACTOR",
+        description="Replication factor of every topic the operator creates (1 on one broker).",
+    )
+    kafka_platform_partitions: int = Field(
+        default=3,
+        ge=1,
+        validation_alias="CAAS_KAFKA_PLATFORM_PARTITIONS",
+        description="Partitions of each platform topic.",
+    )
+    step_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias="CAAS_OPERATOR_STEP_TIMEOUT_SECONDS",
+        description="Upper bound for provisioning one backend during a reconcile.",
+    )
+    event_level: EventLevel = Field(
+        default="info",
+        validation_alias="CAAS_OPERATOR_EVENT_LEVEL",
+        description="Lowest severity of the Kubernetes Events posted on Ready transitions.",
+    )
+    liveness_endpoint: str | None = Field(
+        default=None,
+        validation_alias="CAAS_OPERATOR_LIVENESS_ENDPOINT",
+        description="kopf liveness endpoint, e.g. http://127.0.0.1:8080/healthz (off if unset).",
+    )
+
+
+def resync_interval() -> float:
+    """Seconds between drift checks of each Tenant (needed at import, when timers register)."""
+    raw = os.environ.get(RESYNC_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_RESYNC_SECONDS
+    except ValueError:
+        return DEFAULT_RESYNC_SECONDS
+    return value if value > 0 else DEFAULT_RESYNC_SECONDS
