@@ -1,4 +1,4 @@
-"""`kubectl apply` of a Tenant gives it its slice of every backend; deleting it takes access away."""
+"""`kubectl apply` of a Tenant gives it its own slice of every backend, verified in each one."""
 
 from __future__ import annotations
 

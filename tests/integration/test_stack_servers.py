@@ -6,6 +6,7 @@ import json
 import subprocess
 import uuid
 
+import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from pymongo import MongoClient
@@ -33,13 +34,8 @@ def test_kafka_rejects_an_invalid_topic_config(stack: Stack) -> None:
     admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
     name = f"it.stack.{uuid.uuid4().hex[:8]}"
     future = admin.create_topics([NewTopic(name, 1, 1, config={"retention.ms": "soon"})])[name]
-    try:
+    with pytest.raises(KafkaException, match=r"retention\.ms"):
         future.result(timeout=30)
-    except KafkaException as exc:
-        assert "retention.ms" in str(exc)
-    else:
-        admin.delete_topics([name])
-        raise AssertionError("the broker accepted retention.ms=soon")
 
 
 def test_mongo_writes_and_reads_back(stack: Stack) -> None:
