@@ -9,7 +9,12 @@ from typing import Any, Final
 from caas_core.settings import LogFormat, LogLevel
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
-_RECORD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# (uvicorn adds color_message, an ANSI-coloured duplicate of the message.)
+_RECORD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
 
 

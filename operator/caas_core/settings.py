@@ -48,5 +48,6 @@ def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_input=False, include_url=False):
         where = ".".join(str(part) for part in error["loc"]) or "settings"
-        lines.append(f"{where}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
     return "; ".join(lines)
