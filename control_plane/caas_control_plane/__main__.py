@@ -1,0 +1,39 @@
+"""`caas-api` / `python -m caas_control_plane`: serve the API with uvicorn."""
+
+import logging
+import sys
+
+import uvicorn
+
+from caas_control_plane.app import create_app
+from caas_control_plane.settings import load_settings
+from caas_core.logs import configure_logging
+from caas_core.settings import SettingsError
+
+logger = logging.getLogger("caas_control_plane")
+
+
+def main() -> None:
+    """Validate the environment (refusing unsafe settings), then serve until signalled."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"caas-api: refusing to start: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    logger.info(
+        "starting",
+        extra={"env": settings.env, "host": settings.host, "port": settings.port},
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # keep the handlers configure_logging installed
+        server_header=False,
+        proxy_headers=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
