@@ -1,20 +1,15 @@
-"""E2E fixtures: the platform's processes, run as a user runs them, against the real stack."""
+"""E2E fixtures: the platform brought up by the README's main-job command, driven with kubectl."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from caasctl import platform
 from caasctl.stack.processes import Process
-from tests.conftest import Stack
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import Stack, caasctl
 
 
 def kubectl(stack: Stack, *args: str, stdin: str | None = None, check: bool = True) -> str:
@@ -34,32 +29,15 @@ def kubectl(stack: Stack, *args: str, stdin: str | None = None, check: bool = Tr
 
 
 @pytest.fixture(scope="session")
-def crds(stack: Stack) -> None:
-    """The platform's generated CRDs, installed and Established."""
-    kubectl(stack, "apply", "--server-side", "-f", str(REPO / "crds"))
-    kubectl(stack, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
-
-
-@pytest.fixture(scope="session")
-def operator(stack: Stack, crds: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The operator as a process: reuse the one `caasctl up` started, or start our own."""
-    if Process("caas-operator", stack.conf.run_dir).pid() is not None:
-        yield stack.conf.logs_dir / "caas-operator.log"
-        return
-    log = tmp_path_factory.mktemp("operator") / "caas-operator.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "caas_operator"],
-            env=platform.service_env(stack.conf),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
+def running_platform(stack: Stack) -> Iterator[Stack]:
+    """`caasctl up` (what `make run` does); the processes it started are stopped afterwards."""
+    before = platform.running(stack.conf)
+    result = caasctl("up")
+    if result.returncode != 0:
+        pytest.fail(
+            f"`caasctl up` failed (exit {result.returncode}):\n{result.stderr}", pytrace=False
         )
-    time.sleep(1)
-    if proc.poll() is not None:
-        pytest.fail(f"the operator exited at start:\n{log.read_text()}", pytrace=False)
-    yield log
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    yield stack
+    for name, pid in before.items():
+        if pid is None:
+            Process(name, stack.conf.run_dir).stop()

@@ -6,7 +6,6 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -35,8 +34,9 @@ def _manifest(name: str) -> str:
 
 
 @pytest.fixture
-def tenant(stack: Stack, operator: Path) -> Iterator[str]:
+def tenant(running_platform: Stack) -> Iterator[str]:
     """A fresh Tenant applied with kubectl and Ready; deleted (and its data dropped) afterwards."""
+    stack = running_platform
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     kubectl(stack, "apply", "-f", "-", stdin=_manifest(name))
     waited = kubectl(
@@ -45,7 +45,8 @@ def tenant(stack: Stack, operator: Path) -> Iterator[str]:
     if "condition met" not in waited:
         described = kubectl(stack, "get", f"tenant/{name}", "-o", "yaml", check=False)
         pytest.fail(
-            f"tenant {name} did not become Ready:\n{described}\noperator log: {operator}",
+            f"tenant {name} did not become Ready:\n{described}\noperator log: "
+            f"{stack.conf.logs_dir / 'caas-operator.log'}",
             pytrace=False,
         )
     yield name
