@@ -52,6 +52,8 @@ def env_vars(conf: StackConfig) -> dict[str, str]:
         "KUBECONFIG": str(conf.kubeconfig),
         "MONGODB_URI": f"mongodb://127.0.0.1:{p.mongo}/",
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p.kafka}",
+        # Where tenants' SCRAM principals connect; the authorizer enforces their ACLs there.
+        "KAFKA_SASL_BOOTSTRAP_SERVERS": f"127.0.0.1:{p.kafka_sasl}",
         "REDIS_URL": f"redis://default:{redis_password(conf)}@127.0.0.1:{p.redis}/0",
     }
 
@@ -210,6 +212,7 @@ def _kafka_prepare(conf: StackConfig) -> None:
     (root / "logs").mkdir(parents=True, exist_ok=True)
     properties = KAFKA_TEMPLATE.read_text().format(
         port=conf.ports.kafka,
+        sasl_port=conf.ports.kafka_sasl,
         controller_port=conf.ports.kafka_controller,
         log_dirs=root / "logs",
     )
@@ -249,7 +252,11 @@ def _java(conf: StackConfig) -> list[str]:
 
 KAFKA = Component(
     name="kafka",
-    ports=lambda c: {"broker": c.ports.kafka, "controller": c.ports.kafka_controller},
+    ports=lambda c: {
+        "broker": c.ports.kafka,
+        "sasl": c.ports.kafka_sasl,
+        "controller": c.ports.kafka_controller,
+    },
     prepare=_kafka_prepare,
     argv=lambda c: [*_java(c), "kafka.Kafka", str(_kafka_dir(c) / "server.properties")],
     probe=lambda c: probes.kafka_metadata(f"127.0.0.1:{c.ports.kafka}"),

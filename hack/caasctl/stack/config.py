@@ -26,6 +26,7 @@ class Ports:
     controller_manager: int = 20257
     kafka: int = 19092
     kafka_controller: int = 19093
+    kafka_sasl: int = 19094
     mongo: int = 17017
     redis: int = 16379
 
