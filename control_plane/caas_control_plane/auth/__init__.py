@@ -9,7 +9,8 @@ No I/O and no clock reads: callers pass `now`; only fresh secrets come from `sec
 - `sealing`: AES-256-GCM sealing of private signing keys under a KEK named by id.
 - `refresh`: opaque refresh tokens and the family state machine (one explicit transition table).
 - `totp`, `backup_codes`: RFC 6238 codes with replay protection; single-use recovery codes.
-- `api_keys`: `caas_sk_` keys, their storage hash and the timing-safe check.
+- API keys (`caas_sk_` format, storage hash, timing-safe check) live in `caas_core.domain.api_keys`,
+  because the operator (ApiKey resources) and the control plane (REST) share one key store.
 
 Shells (stores, routers) persist what these functions return; see each module for the contract,
 e.g. refresh rotation must be written with compare-and-set on the previous current hash.

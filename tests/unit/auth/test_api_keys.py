@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from caas_control_plane.auth import api_keys
-from caas_control_plane.auth.api_keys import (
+from caas_core.domain import api_keys
+from caas_core.domain.api_keys import (
     KEY_LENGTH,
     ApiKey,
     ApiKeyFormatError,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from caas_control_plane.auth._jose import b64url_decode, b64url_encode
+from caas_core.domain.base64url import b64url_decode, b64url_encode
 
 PREFIX: Final = "caas_sk_"  # recognisable to humans and to secret scanners
 KEY_ID_LENGTH: Final = 16  # 10 random bytes in lowercase base32: unique, public, indexable
