@@ -1,1 +1,1 @@
-"""x"""
+"""The CAAS control plane: the FastAPI app (create_app) and its runtime APIs."""
