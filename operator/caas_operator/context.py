@@ -46,6 +46,19 @@ def ensure(memo: kopf.Memo, settings: OperatorSettings) -> OperatorContext:
     return opened
 
 
+async def close(memo: kopf.Memo) -> None:
+    """Close the context if start-up got as far as opening it."""
+    existing = memo.get(_MEMO_KEY)
+    if isinstance(existing, OperatorContext):
+        await existing.close()
+
+
+async def discard(memo: kopf.Memo) -> None:
+    """Close the context and forget it, so the next start-up attempt opens a fresh one."""
+    await close(memo)
+    memo.pop(_MEMO_KEY, None)
+
+
 def load(memo: kopf.Memo) -> OperatorContext:
     """The context stored at start-up."""
     context = memo.get(_MEMO_KEY)

@@ -28,7 +28,12 @@ async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, retry: int,
     opened = context.ensure(memo, operator_settings)
     try:
         await ensure_platform(opened)
-    except Exception as exc:  # retried with backoff until the backends answer
+    except BaseException as exc:
+        # An unfinished start-up leaves nothing open: kopf runs no cleanup then, and the
+        # clients' background tasks would hold up the exit while kopf waits between retries.
+        await context.discard(memo)
+        if not isinstance(exc, Exception):
+            raise
         raise kopf.TemporaryError(
             f"platform resources not ensured: {describe(exc)}", delay=retry_delay(retry)
         ) from exc
@@ -36,8 +41,8 @@ async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, retry: int,
 
 @kopf.on.cleanup()
 async def stop(*, memo: kopf.Memo, **_: Any) -> None:
-    """Close every client."""
-    await context.load(memo).close()
+    """Close every client (start-up may have failed before opening them)."""
+    await context.close(memo)
 
 
 @kopf.on.resume(API_GROUP, VERSION, PLURAL)
