@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from caasctl.stack import lifecycle, probes
-from caasctl.stack.components import env_vars
+from caasctl.stack.components import env_vars, generated_secret
 from caasctl.stack.config import REPO_ROOT, StackConfig
 from caasctl.stack.processes import Process, port_holder, port_in_use
 from caasctl.stack.steps import StepError, elapsed, say, step
@@ -44,22 +43,13 @@ SERVICES = (
 )
 
 
-def _api_secret(conf: StackConfig) -> str:
-    path = conf.home / "secrets" / "api-secret-key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return probes.read_secret(path)
-
-
 def service_env(conf: StackConfig) -> dict[str, str]:
     """Environment of the platform's processes: the stack's settings plus development defaults."""
     return {
         **os.environ,
         **env_vars(conf),
         "CAAS_ENV": "development",
-        "CAAS_SECRET_KEY": _api_secret(conf),
+        "CAAS_SECRET_KEY": generated_secret(conf, "api-secret-key", nbytes=48),
         "CAAS_API_PORT": str(API_PORT),
     }
 

@@ -34,14 +34,19 @@ class Component:
     ready_timeout: float = 90.0
 
 
-def redis_password(conf: StackConfig) -> str:
-    """The Redis admin (default user) password, generated once per stack home."""
-    path = conf.home / "secrets" / "redis-password"
+def generated_secret(conf: StackConfig, name: str, *, nbytes: int = 24) -> str:
+    """A random secret made on first use and kept (owner-only) in the stack home."""
+    path = conf.home / "secrets" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(24))
+        path.write_text(secrets.token_urlsafe(nbytes))
     return probes.read_secret(path)
+
+
+def redis_password(conf: StackConfig) -> str:
+    """The Redis admin (default user) password."""
+    return generated_secret(conf, "redis-password")
 
 
 def env_vars(conf: StackConfig) -> dict[str, str]:
