@@ -15,6 +15,7 @@ CATEGORIES: Final = ("caas",)
 CRD_NAME: Final = f"{PLURAL}.{API_GROUP}"
 
 _READY = '.status.conditions[?(@.type=="Ready")]'
+_SYNCED = '.status.conditions[?(@.type=="Synced")]'
 _NAME_RULES: Final = (
     {
         "rule": f"self.size() <= {TENANT_NAME_MAX_LENGTH}",
@@ -65,8 +66,11 @@ def _root_schema() -> dict[str, Any]:
 def _printer_columns() -> list[dict[str, Any]]:
     return [
         {"name": "Ready", "type": "string", "jsonPath": f"{_READY}.status"},
+        {"name": "Synced", "type": "string", "jsonPath": f"{_SYNCED}.status"},
         {"name": "Reason", "type": "string", "jsonPath": f"{_READY}.reason"},
+        {"name": "Plan", "type": "string", "jsonPath": ".spec.plan.tier"},
         {"name": "Policy", "type": "string", "jsonPath": ".spec.deletionPolicy", "priority": 1},
+        {"name": "Sync", "type": "string", "jsonPath": f"{_SYNCED}.reason", "priority": 1},
         {"name": "Message", "type": "string", "jsonPath": f"{_READY}.message", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ]

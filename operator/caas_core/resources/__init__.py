@@ -2,10 +2,32 @@
 
 from caas_core.resources.tenant import (
     DeletionPolicy,
+    DriftRecord,
     KafkaSpec,
     KafkaTopic,
+    MongoCollection,
+    MongoIndex,
+    MongoSpec,
+    PlanSpec,
+    RateLimit,
+    RedisCategory,
+    RedisSpec,
     TenantSpec,
     TenantStatus,
 )
 
-__all__ = ["DeletionPolicy", "KafkaSpec", "KafkaTopic", "TenantSpec", "TenantStatus"]
+__all__ = [
+    "DeletionPolicy",
+    "DriftRecord",
+    "KafkaSpec",
+    "KafkaTopic",
+    "MongoCollection",
+    "MongoIndex",
+    "MongoSpec",
+    "PlanSpec",
+    "RateLimit",
+    "RedisCategory",
+    "RedisSpec",
+    "TenantSpec",
+    "TenantStatus",
+]

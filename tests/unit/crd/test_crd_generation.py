@@ -14,8 +14,13 @@ from caas_core.crd.schema import SchemaError, structural_schema
 from caas_core.crd.tenant import tenant_crd
 from caas_core.resources import TenantSpec
 from caas_core.resources.tenant import (
+    BURST_RULE,
+    IMMUTABLE_NAME_RULE,
     PARTITIONS_RULE,
+    RESERVED_INDEX_RULE,
     RETENTION_RULE,
+    SHRED_RULE,
+    UNIQUE_COLLECTION_RULE,
     UNIQUE_SUFFIX_RULE,
 )
 
@@ -84,7 +89,7 @@ def test_every_property_has_a_description() -> None:
 def test_defaults_enums_and_status() -> None:
     spec = _schema()["properties"]["spec"]
     assert spec["default"] == {}
-    assert spec["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete"]
+    assert spec["properties"]["deletionPolicy"]["enum"] == ["Retain", "Delete", "Shred"]
     assert spec["properties"]["deletionPolicy"]["default"] == "Retain"
     topics = spec["properties"]["kafka"]["properties"]["topics"]
     assert topics["default"][0]["suffix"] == "events"
@@ -108,12 +113,25 @@ def test_cel_rules_are_present() -> None:
     assert RETENTION_RULE in rules
     assert PARTITIONS_RULE in rules
     assert any("self.size() <= 40" in rule for rule in rules)
+    assert SHRED_RULE in rules
+    assert BURST_RULE in rules
+    assert RESERVED_INDEX_RULE in rules
+    assert UNIQUE_COLLECTION_RULE in rules
+
+
+def test_name_derived_status_fields_are_immutable() -> None:
+    status = _schema()["properties"]["status"]["properties"]
+    for field in ("namespace", "database", "redisUser", "kafkaUser"):
+        rules = [r["rule"] for r in status[field]["x-kubernetes-validations"]]
+        assert rules == [IMMUTABLE_NAME_RULE], field
 
 
 def test_printer_columns() -> None:
     columns = {c["name"]: c for c in _version()["additionalPrinterColumns"]}
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
+    assert columns["Synced"]["jsonPath"] == '.status.conditions[?(@.type=="Synced")].status'
+    assert columns["Plan"]["jsonPath"] == ".spec.plan.tier"
     assert columns["Age"]["type"] == "date"
 
 

@@ -57,3 +57,45 @@ def test_invalid_topics_are_rejected(topics: list[dict[str, object]], needle: st
 def test_deletion_policy_is_an_enum() -> None:
     with pytest.raises(ValidationError, match="deletionPolicy"):
         TenantSpec.model_validate({"deletionPolicy": "Nuke"})
+
+
+def test_shred_is_reserved_with_a_clear_message() -> None:
+    with pytest.raises(ValidationError, match="Shred is reserved"):
+        TenantSpec.model_validate({"deletionPolicy": "Shred"})
+
+
+def test_plan_defaults_and_burst_rule() -> None:
+    plan = TenantSpec.model_validate({}).plan
+    assert (plan.tier.value, plan.max_api_keys, plan.max_webhooks) == ("Standard", 10, 10)
+    assert (plan.rate_limit.requests_per_second, plan.rate_limit.burst) == (100, 200)
+    with pytest.raises(ValidationError, match="burst"):
+        TenantSpec.model_validate({"plan": {"rateLimit": {"requestsPerSecond": 10, "burst": 5}}})
+
+
+@pytest.mark.parametrize(
+    ("collections", "needle"),
+    [
+        ([{"name": "a"}, {"name": "a"}], "collection names must be unique"),
+        ([{"name": "Bad"}], "name"),
+        ([{"name": "system.users"}], "name"),
+        ([{"name": "users", "indexes": [{"name": "user_id_unique", "keys": [{"field": "x"}]}]}],
+         "reserved"),
+        ([{"name": "m", "indexes": [{"name": "i", "keys": [{"field": "x"}, {"field": "x"}]}]}],
+         "each field once"),
+        ([{"name": "m", "indexes": [{"name": "i", "keys": [{"field": "x", "order": 2}]}]}],
+         "order"),
+        ([{"name": "m", "indexes": [{"name": "i", "keys": [{"field": "$x"}]}]}], "field"),
+        ([{"name": "m", "indexes": [{"name": "i", "keys": []}]}], "keys"),
+    ],
+)  # fmt: skip
+def test_invalid_mongo_collections_are_rejected(
+    collections: list[dict[str, object]], needle: str
+) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        TenantSpec.model_validate({"mongo": {"collections": collections}})
+
+
+def test_redis_categories_default_to_all_and_are_an_enum() -> None:
+    assert [c.value for c in TenantSpec().redis.allowed_categories] == ["all"]
+    with pytest.raises(ValidationError, match="allowedCategories"):
+        TenantSpec.model_validate({"redis": {"allowedCategories": ["admin"]}})
