@@ -7,8 +7,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
     AdminClient,
     AlterConfigOpType,
     ClusterMetadata,
@@ -16,11 +20,23 @@ from confluent_kafka.admin import (
     ConfigResource,
     NewPartitions,
     NewTopic,
+    ResourcePatternType,
     ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
 )
 
 from caas_core.adapters.probe import timed_probe
 from caas_core.domain.health import ProbeResult
+from caas_core.domain.kafka_acl import (
+    ANY_HOST,
+    SCRAM_ITERATIONS,
+    AclOp,
+    AclResource,
+    AclRule,
+)
 from caas_core.domain.topics import TopicDrift, TopicSpec, diff_topic
 
 logger = logging.getLogger(__name__)
@@ -32,6 +48,10 @@ _GRACE: Final = 1.0
 
 class KafkaAdminError(RuntimeError):
     """A Kafka admin operation failed for one or more topics."""
+
+
+class AuthorizerDisabledError(KafkaAdminError):
+    """The cluster has no authorizer, so ACLs cannot be described or set."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +71,8 @@ class TopicsReport:
     reconfigured: tuple[str, ...] = ()
     repartitioned: tuple[str, ...] = ()
     drifts: tuple[TopicDrift, ...] = ()
+    # Differences found and corrected (configs set, partitions raised), before correction.
+    corrected: tuple[TopicDrift, ...] = ()
 
 
 def connect(
@@ -105,6 +127,38 @@ async def describe_topics(admin: AdminClient, *, timeout: float = 10.0) -> dict[
     return live
 
 
+async def describe_named_topics(
+    admin: AdminClient, names: Sequence[str], *, timeout: float = 10.0
+) -> dict[str, LiveTopic]:
+    """Partitions and replication of the named topics that exist (missing ones are left out).
+
+    Cheaper than a full metadata listing once the cluster holds thousands of tenant topics.
+    """
+    if not names:
+        return {}
+    futures = admin.describe_topics(TopicCollection(list(names)), request_timeout=timeout)
+    live: dict[str, LiveTopic] = {}
+    failures: list[str] = []
+    for name, future in futures.items():
+        try:
+            description = await _await(future, timeout=timeout)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                continue
+            failures.append(f"{name}: {error.str() if isinstance(error, KafkaError) else exc}")
+            continue
+        partitions = description.partitions
+        live[name] = LiveTopic(
+            name=name,
+            partitions=len(partitions),
+            replication_factor=len(partitions[0].replicas) if partitions else 0,
+        )
+    if failures:
+        raise KafkaAdminError("; ".join(failures))
+    return live
+
+
 async def list_topic_names(
     admin: AdminClient, *, prefix: str = "", timeout: float = 10.0
 ) -> tuple[str, ...]:
@@ -117,7 +171,7 @@ async def ensure_topics(
     admin: AdminClient, topics: Sequence[TopicSpec], *, timeout: float = 10.0
 ) -> TopicsReport:
     """Create missing topics; raise partitions and set configs that drifted; report the rest."""
-    live = await describe_topics(admin, timeout=timeout)
+    live = await describe_named_topics(admin, [t.name for t in topics], timeout=timeout)
     missing = [t for t in topics if t.name not in live]
     existing = [t for t in topics if t.name in live]
     created = await _create(admin, missing, timeout=timeout)
@@ -142,6 +196,7 @@ async def ensure_topics(
         reconfigured=tuple(reconfigure),
         repartitioned=tuple(grow),
         drifts=tuple(d for d in drifts if not d.correctable),
+        corrected=tuple(d for d in drifts if d.correctable),
     )
     if report.created or report.reconfigured or report.repartitioned:
         logger.info(
@@ -249,3 +304,214 @@ async def _collect(
             failures.append(f"{getattr(key, 'name', key)}: {detail}")
     if failures:
         raise KafkaAdminError("; ".join(failures))
+
+
+# --- SCRAM principals and ACLs ---------------------------------------------------------------
+
+_RESOURCE_TYPES: Final = {
+    AclResource.TOPIC: ResourceType.TOPIC,
+    AclResource.GROUP: ResourceType.GROUP,
+    AclResource.TRANSACTIONAL_ID: ResourceType.TRANSACTIONAL_ID,
+}
+_OPERATIONS: Final = {
+    AclOp.READ: AclOperation.READ,
+    AclOp.WRITE: AclOperation.WRITE,
+    AclOp.DESCRIBE: AclOperation.DESCRIBE,
+    AclOp.DESCRIBE_CONFIGS: AclOperation.DESCRIBE_CONFIGS,
+}
+_RESOURCE_NAMES: Final = {v: k for k, v in _RESOURCE_TYPES.items()}
+_OPERATION_NAMES: Final = {v: k for k, v in _OPERATIONS.items()}
+
+
+def _error_of(exc: KafkaException) -> KafkaError | None:
+    error = exc.args[0] if exc.args else None
+    return error if isinstance(error, KafkaError) else None
+
+
+def _principal_filter(principal: str) -> AclBindingFilter:
+    # None matches any resource name and any host (the stubs say str; librdkafka takes NULL).
+    return AclBindingFilter(
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        principal,
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+
+
+def _binding(rule: AclRule) -> AclBinding:
+    return AclBinding(
+        _RESOURCE_TYPES[rule.resource],
+        rule.prefix,
+        ResourcePatternType.PREFIXED,
+        rule.principal,
+        ANY_HOST,
+        _OPERATIONS[rule.operation],
+        AclPermissionType.ALLOW,
+    )
+
+
+def _exact_filter(binding: AclBinding) -> AclBindingFilter:
+    return AclBindingFilter(
+        binding.restype,
+        binding.name,
+        binding.resource_pattern_type,
+        binding.principal,
+        binding.host,
+        binding.operation,
+        binding.permission_type,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrincipalAcls:
+    """A principal's live ACLs: the ones we can express as rules, and the raw bindings of all."""
+
+    rules: frozenset[AclRule]
+    foreign: tuple[str, ...]
+    bindings: tuple[AclBinding, ...]
+
+
+def _as_rule(binding: AclBinding) -> AclRule | None:
+    restype, op = binding.restype, binding.operation
+    resource = _RESOURCE_NAMES.get(restype) if isinstance(restype, ResourceType) else None
+    operation = _OPERATION_NAMES.get(op) if isinstance(op, AclOperation) else None
+    if (
+        resource is None
+        or operation is None
+        or binding.resource_pattern_type != ResourcePatternType.PREFIXED
+        or binding.permission_type != AclPermissionType.ALLOW
+        or binding.host != ANY_HOST
+    ):
+        return None
+    return AclRule(
+        principal=binding.principal, resource=resource, prefix=binding.name, operation=operation
+    )
+
+
+async def describe_principal_acls(
+    admin: AdminClient, principal: str, *, timeout: float = 10.0
+) -> PrincipalAcls:
+    """Every ACL bound to the principal; AuthorizerDisabledError when the cluster has none."""
+    future = admin.describe_acls(_principal_filter(principal), request_timeout=timeout)
+    try:
+        bindings: list[AclBinding] = await _await(future, timeout=timeout)
+    except KafkaException as exc:
+        error = _error_of(exc)
+        if error is not None and error.code() == KafkaError.SECURITY_DISABLED:
+            raise AuthorizerDisabledError("the Kafka cluster has no authorizer") from None
+        raise KafkaAdminError(f"describe ACLs of {principal}: {error or exc}") from None
+    rules: set[AclRule] = set()
+    foreign: list[str] = []
+    for binding in bindings:
+        rule = _as_rule(binding)
+        if rule is None:
+            foreign.append(str(binding))
+        else:
+            rules.add(rule)
+    return PrincipalAcls(rules=frozenset(rules), foreign=tuple(foreign), bindings=tuple(bindings))
+
+
+async def authorizer_enabled(admin: AdminClient, *, timeout: float = 10.0) -> bool:
+    """Whether the cluster enforces ACLs (describing ACLs fails with SECURITY_DISABLED if not)."""
+    try:
+        await describe_principal_acls(admin, "User:caas-operator-probe", timeout=timeout)
+    except AuthorizerDisabledError:
+        return False
+    return True
+
+
+async def create_acls(
+    admin: AdminClient, rules: Iterable[AclRule], *, timeout: float = 10.0
+) -> None:
+    """Create the ALLOW bindings (creating an existing binding is a no-op in Kafka)."""
+    bindings = [_binding(rule) for rule in sorted(rules)]
+    if not bindings:
+        return
+    futures = admin.create_acls(bindings, request_timeout=timeout)
+    await _collect(futures, timeout=timeout)
+
+
+async def delete_acl_bindings(
+    admin: AdminClient, bindings: Iterable[AclBinding], *, timeout: float = 10.0
+) -> None:
+    """Delete exactly these bindings."""
+    filters = [_exact_filter(b) for b in bindings]
+    if not filters:
+        return
+    futures = admin.delete_acls(filters, request_timeout=timeout)
+    await _collect(futures, timeout=timeout)
+
+
+async def delete_principal_acls(
+    admin: AdminClient, principal: str, *, timeout: float = 10.0
+) -> int:
+    """Delete every ACL of the principal; the number removed (0 without an authorizer)."""
+    futures = admin.delete_acls([_principal_filter(principal)], request_timeout=timeout)
+    removed = 0
+    for future in futures.values():
+        try:
+            removed += len(await _await(future, timeout=timeout))
+        except KafkaException as exc:
+            error = _error_of(exc)
+            if error is not None and error.code() == KafkaError.SECURITY_DISABLED:
+                return 0
+            raise KafkaAdminError(f"delete ACLs of {principal}: {error or exc}") from None
+    if removed:
+        logger.info("kafka acls deleted", extra={"principal": principal, "count": removed})
+    return removed
+
+
+async def scram_user_exists(admin: AdminClient, username: str, *, timeout: float = 10.0) -> bool:
+    """Whether the SCRAM user has a SCRAM-SHA-512 credential."""
+    futures = admin.describe_user_scram_credentials([username], request_timeout=timeout)
+    if not isinstance(futures, Mapping):  # only a call without users returns one future
+        raise KafkaAdminError("describe_user_scram_credentials returned a single future")
+    try:
+        description = await _await(futures[username], timeout=timeout)
+    except KafkaException as exc:
+        error = _error_of(exc)
+        if error is not None and error.code() == KafkaError.RESOURCE_NOT_FOUND:
+            return False
+        raise KafkaAdminError(f"describe SCRAM user {username}: {error or exc}") from None
+    return any(
+        info.mechanism == ScramMechanism.SCRAM_SHA_512
+        for info in description.scram_credential_infos
+    )
+
+
+async def upsert_scram_user(
+    admin: AdminClient, username: str, *, password: str, timeout: float = 10.0
+) -> None:
+    """Create or replace the user's SCRAM-SHA-512 credential."""
+    upsert = UserScramCredentialUpsertion(
+        username,
+        ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
+        password.encode(),
+    )
+    futures = admin.alter_user_scram_credentials([upsert], request_timeout=timeout)
+    try:
+        await _await(futures[username], timeout=timeout)
+    except KafkaException as exc:
+        # The error never contains the password (it is sent salted and hashed).
+        raise KafkaAdminError(
+            f"set SCRAM credential of {username}: {_error_of(exc) or exc}"
+        ) from None
+    logger.info("kafka scram user set", extra={"kafka_user": username})
+
+
+async def delete_scram_user(admin: AdminClient, username: str, *, timeout: float = 10.0) -> bool:
+    """Delete the user's SCRAM-SHA-512 credential; False when it did not exist."""
+    deletion = UserScramCredentialDeletion(username, ScramMechanism.SCRAM_SHA_512)
+    futures = admin.alter_user_scram_credentials([deletion], request_timeout=timeout)
+    try:
+        await _await(futures[username], timeout=timeout)
+    except KafkaException as exc:
+        error = _error_of(exc)
+        if error is not None and error.code() == KafkaError.RESOURCE_NOT_FOUND:
+            return False
+        raise KafkaAdminError(f"delete SCRAM credential of {username}: {error or exc}") from None
+    logger.info("kafka scram user deleted", extra={"kafka_user": username})
+    return True

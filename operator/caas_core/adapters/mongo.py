@@ -18,7 +18,23 @@ logger = logging.getLogger(__name__)
 
 MongoClient = AsyncMongoClient[dict[str, Any]]
 _NAMESPACE_EXISTS: Final = 48
+_COMMAND_NOT_FOUND: Final = 59
+_USER_NOT_FOUND: Final = 11
 _PROBE_SLACK: Final = 0.25
+# Marks users this platform created (customData), so it never adopts anyone else's.
+USER_MARKER: Final = {"managedBy": "caas-operator"}
+
+
+class MongoUserNotOwnedError(RuntimeError):
+    """A user of that name exists but was not created by the operator."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserReport:
+    """What ensure_user did: created the user, or corrected roles/password (by name)."""
+
+    created: bool = False
+    corrected: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,12 +71,25 @@ async def ping(client: MongoClient, *, timeout: float = 2.0) -> ProbeResult:
     return await timed_probe(check, timeout=timeout + _PROBE_SLACK)
 
 
+async def list_collections(client: MongoClient, *, database: str) -> set[str]:
+    """Names of the database's collections (empty when the database does not exist)."""
+    return set(await client[database].list_collection_names())
+
+
 async def ensure_database(
-    client: MongoClient, *, database: str, collections: Sequence[CollectionSpec]
+    client: MongoClient,
+    *,
+    database: str,
+    collections: Sequence[CollectionSpec],
+    existing: set[str] | None = None,
 ) -> DatabaseReport:
-    """Create missing collections and indexes; report (never drop) indexes that differ."""
+    """Create missing collections and indexes; report (never drop) indexes that differ.
+
+    `existing` (the current collection names, when the caller already listed them) saves a read.
+    """
     db: AsyncDatabase[dict[str, Any]] = client[database]
-    existing = set(await db.list_collection_names())
+    if existing is None:
+        existing = set(await db.list_collection_names())
     created_collections: list[str] = []
     created_indexes: list[str] = []
     drifts: list[str] = []
@@ -124,6 +153,78 @@ def _matches(index: IndexSpec, live: dict[str, Any]) -> bool:
     # Servers may report key directions as floats (1.0); compare them as integers.
     keys = tuple((str(field), int(direction)) for field, direction in live.get("key", []))
     return keys == index.keys and bool(live.get("unique", False)) == index.unique
+
+
+async def users_supported(client: MongoClient, *, database: str) -> bool:
+    """Whether the server manages users (FerretDB without its new auth has no usersInfo)."""
+    try:
+        await client[database].command({"usersInfo": 1})
+    except OperationFailure as exc:
+        if exc.code == _COMMAND_NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def ensure_user(
+    client: MongoClient,
+    *,
+    database: str,
+    username: str,
+    password: str,
+    set_password: bool,
+    marker: dict[str, str],
+) -> UserReport:
+    """Make a user of `database` with readWrite on it alone; never touch a user we did not make.
+
+    The password cannot be read back, so it is (re)set only when `set_password` says the
+    credentials Secret holds a new one, or when the user is created.
+    """
+    db = client[database]
+    roles = [{"role": "readWrite", "db": database}]
+    found = await db.command({"usersInfo": {"user": username, "db": database}})
+    users: list[dict[str, Any]] = found.get("users", [])
+    if not users:
+        await db.command(
+            {
+                "createUser": username,
+                "pwd": password,
+                "roles": roles,
+                "customData": {**USER_MARKER, **marker},
+            }
+        )
+        logger.info("mongo user created", extra={"database": database, "mongo_user": username})
+        return UserReport(created=True)
+    user = users[0]
+    custom = user.get("customData") or {}
+    if any(custom.get(k) != v for k, v in USER_MARKER.items()):
+        raise MongoUserNotOwnedError(
+            f"MongoDB user {username} on {database} exists but was not created by the operator"
+        )
+    corrected: list[str] = []
+    update: dict[str, Any] = {"updateUser": username}
+    live_roles = sorted((r.get("role"), r.get("db")) for r in user.get("roles", []))
+    if live_roles != [("readWrite", database)]:
+        update["roles"] = roles
+        corrected.append("roles")
+    if set_password:
+        update["pwd"] = password
+        corrected.append("password")
+    if corrected:
+        await db.command(update)
+    return UserReport(corrected=tuple(corrected))
+
+
+async def drop_user(client: MongoClient, *, database: str, username: str) -> bool:
+    """Drop the user; False when it did not exist."""
+    try:
+        await client[database].command({"dropUser": username})
+    except OperationFailure as exc:
+        if exc.code == _USER_NOT_FOUND:
+            return False
+        raise
+    logger.info("mongo user dropped", extra={"database": database, "mongo_user": username})
+    return True
 
 
 async def drop_database(client: MongoClient, *, database: str) -> None:

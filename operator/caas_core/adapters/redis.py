@@ -1,19 +1,41 @@
-"""Redis: client factory, idempotent per-tenant ACL users, and a ping probe."""
+"""Redis: client factory, idempotent per-tenant ACL users with drift reports, and a ping probe."""
 
 import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from caas_core.adapters.probe import timed_probe
 from caas_core.domain.health import ProbeResult
-from caas_core.domain.redis_acl import AclUserSpec
+from caas_core.domain.redis_acl import AclUserSpec, acl_user_differences
 
 logger = logging.getLogger(__name__)
+
+_PROBE_USER_PREFIX: Final = "caas-operator-canonical-"
+# Canonical `commands`/`categories` per category rule list, learnt once per process.
+_CANONICAL: dict[tuple[str, ...], dict[str, Any]] = {}
 
 
 class RedisAclError(RuntimeError):
     """An ACL command failed; the message never contains the password."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AclUserReport:
+    """What ensure_acl_user found and did."""
+
+    created: bool = False
+    # How the live user differed from the spec before it was corrected.
+    corrected: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """True when Redis was written to."""
+        return self.created or bool(self.corrected)
 
 
 def connect(url: str, *, timeout: float = 5.0) -> Redis:
@@ -36,8 +58,54 @@ async def ping(client: Redis, *, timeout: float = 2.0) -> ProbeResult:
     return await timed_probe(check, timeout=timeout)
 
 
-async def ensure_acl_user(client: Redis, user: AclUserSpec, *, password: str) -> None:
-    """Make the user exist with exactly these rules and this one password (idempotent)."""
+async def get_acl_user(client: Redis, *, name: str) -> dict[str, Any] | None:
+    """ACL GETUSER as a dict (flags, passwords, keys, channels, categories, ...), None if absent."""
+    user: dict[str, Any] | None = await client.acl_getuser(name)
+    return user
+
+
+async def _canonical_commands(client: Redis, categories: Sequence[str]) -> dict[str, Any]:
+    """How Redis itself renders these category rules, learnt from a disabled scratch user."""
+    key = tuple(categories)
+    cached = _CANONICAL.get(key)
+    if cached is not None:
+        return cached
+    probe = f"{_PROBE_USER_PREFIX}{secrets.token_hex(6)}"
+    try:
+        await client.acl_setuser(probe, enabled=False, reset=True, categories=list(categories))
+        live = await client.acl_getuser(probe) or {}
+    finally:
+        await client.acl_deluser(probe)
+    canonical = {"categories": live.get("categories", []), "commands": live.get("commands", [])}
+    _CANONICAL[key] = canonical
+    return canonical
+
+
+async def ensure_acl_user(client: Redis, user: AclUserSpec, *, password: str) -> AclUserReport:
+    """Make the user exist with exactly these rules and this one password.
+
+    Reads first and writes only when the user is missing or differs, so a converged user costs
+    two reads and no write.
+    """
+    live = await get_acl_user(client, name=user.name)
+    if live is not None:
+        canonical = await _canonical_commands(client, user.categories)
+        differences = acl_user_differences(
+            user, live, password=password, canonical_commands=canonical
+        )
+        if not differences:
+            return AclUserReport()
+    await _set_user(client, user, password=password)
+    if live is None:
+        logger.info("redis acl user created", extra={"redis_user": user.name})
+        return AclUserReport(created=True)
+    logger.info(
+        "redis acl user corrected", extra={"redis_user": user.name, "differences": differences}
+    )
+    return AclUserReport(corrected=differences)
+
+
+async def _set_user(client: Redis, user: AclUserSpec, *, password: str) -> None:
     try:
         # `reset` makes the single, atomic SETUSER converge from any previous state: old
         # passwords, keys, channels and permissions are dropped before ours are added.
@@ -55,8 +123,6 @@ async def ensure_acl_user(client: Redis, user: AclUserSpec, *, password: str) ->
         # Redis echoes the offending rule, which may be the password: never pass it on.
         message = str(exc).replace(password, "***")
         raise RedisAclError(f"ACL SETUSER {user.name} failed: {message}") from None
-    # Debug only: this runs on every reconcile and changes nothing once converged.
-    logger.debug("redis acl user ensured", extra={"redis_user": user.name})
 
 
 async def acl_user_exists(client: Redis, *, name: str) -> bool:

@@ -1,11 +1,23 @@
-"""Redis ACL user specifications (what a tenant's Redis user may touch)."""
+"""Redis ACL user specifications (what a tenant's Redis user may touch), compared with live ones."""
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-# Everything except administration and commands that can hurt other tenants (FLUSHALL, KEYS, ...).
-DEFAULT_TENANT_CATEGORIES: Final = ("+@all", "-@admin", "-@dangerous")
+# Administration and commands that can hurt other tenants (FLUSHALL, KEYS, ...) are always denied.
+ALWAYS_DENIED: Final = ("-@admin", "-@dangerous")
+# Everything except the above, when the spec does not narrow it.
+DEFAULT_TENANT_CATEGORIES: Final = ("+@all", *ALWAYS_DENIED)
+
+
+def categories_rules(allowed: Sequence[str]) -> tuple[str, ...]:
+    """ACL category rules for an allow-list of category names (always ending with the denials)."""
+    granted = sorted({f"+@{name}" for name in allowed})
+    # +@all first would mask nothing, but a stable order keeps the rules comparable.
+    if "+@all" in granted:
+        granted = ["+@all"]
+    return (*granted, *ALWAYS_DENIED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -16,3 +28,46 @@ class AclUserSpec:
     key_pattern: str
     channel_pattern: str
     categories: Sequence[str] = DEFAULT_TENANT_CATEGORIES
+
+
+def password_hash(password: str) -> str:
+    """How Redis stores a password (ACL GETUSER shows SHA-256 hex digests)."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def acl_user_differences(
+    spec: AclUserSpec,
+    live: Mapping[str, Any],
+    *,
+    password: str,
+    canonical_commands: Mapping[str, Any],
+) -> tuple[str, ...]:
+    """How a live user (ACL GETUSER, as redis-py parses it) differs from the spec.
+
+    `canonical_commands` holds the `commands` and `categories` Redis reports for exactly the
+    spec's category rules (Redis rewrites category rules into its own canonical form).
+    """
+    differences: list[str] = []
+    if "on" not in live.get("flags", ()):
+        differences.append("user is disabled")
+    if list(live.get("passwords", ())) != [password_hash(password)]:
+        differences.append("password differs from the credentials Secret")
+    if list(live.get("keys", ())) != [f"~{spec.key_pattern}"]:
+        differences.append(f"key patterns are {_show(live.get('keys'))}, want ~{spec.key_pattern}")
+    if list(live.get("channels", ())) != [f"&{spec.channel_pattern}"]:
+        differences.append(
+            f"channel patterns are {_show(live.get('channels'))}, want &{spec.channel_pattern}"
+        )
+    for key in ("categories", "commands"):
+        if list(live.get(key, ())) != list(canonical_commands.get(key, ())):
+            differences.append(f"command rules differ ({key}: {_show(live.get(key))})")
+            break
+    if live.get("selectors"):
+        differences.append("extra selectors are set")
+    return tuple(differences)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value) or "(none)"
+    return str(value)

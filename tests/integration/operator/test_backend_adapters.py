@@ -1,0 +1,167 @@
+"""The operator's backend adapters against the real stack: principals, ACLs, users, topics."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import pytest
+from confluent_kafka import KafkaException, Producer
+
+from caas_core.adapters import kafka, mongo, redis
+from caas_core.domain.kafka_acl import diff_acls, principal_of, tenant_acls
+from caas_core.domain.naming import tenant_names
+from caas_core.domain.redis_acl import AclUserSpec, categories_rules
+from caas_core.domain.topics import TopicSpec, topic_config
+from tests.conftest import Stack
+
+
+@pytest.fixture
+def admin(stack: Stack) -> kafka.AdminClient:
+    return kafka.connect(stack.kafka_bootstrap)
+
+
+async def test_principal_acls_converge_and_report_extras(
+    stack: Stack, admin: kafka.AdminClient
+) -> None:
+    user = f"it-acl-{uuid.uuid4().hex[:6]}"
+    principal = principal_of(user)
+    wanted = tenant_acls(username=user, prefix=f"tenant.{user}.")
+    try:
+        assert await kafka.authorizer_enabled(admin)
+        assert not await kafka.scram_user_exists(admin, user)
+        await kafka.upsert_scram_user(admin, user, password=secrets.token_urlsafe(16))
+        assert await kafka.scram_user_exists(admin, user)
+        await kafka.create_acls(admin, wanted)
+        live = await kafka.describe_principal_acls(admin, principal)
+        assert diff_acls(wanted, live.rules, foreign=live.foreign).converged
+        # A hand-made extra grant and a removed one are both seen.
+        extra = tenant_acls(username=user, prefix="tenant.other.")
+        await kafka.create_acls(admin, list(extra)[:1])
+        removed = sorted(wanted)[0]
+        await kafka.delete_acl_bindings(
+            admin, [b for b in live.bindings if b.name == removed.prefix][:1]
+        )
+        live = await kafka.describe_principal_acls(admin, principal)
+        diff = diff_acls(wanted, live.rules, foreign=live.foreign)
+        assert len(diff.missing) == 1
+        assert len(diff.extra) == 1
+        assert "tenant.other." in diff.extra[0]
+    finally:
+        await kafka.delete_principal_acls(admin, principal)
+        await kafka.delete_scram_user(admin, user)
+    assert not await kafka.scram_user_exists(admin, user)
+    assert (await kafka.describe_principal_acls(admin, principal)).rules == frozenset()
+
+
+async def test_named_topic_description_skips_missing_and_reports_corrections(
+    stack: Stack, admin: kafka.AdminClient
+) -> None:
+    name = f"it.adapters.{uuid.uuid4().hex[:6]}"
+    spec = TopicSpec(
+        name=name, partitions=1, replication_factor=1, config=topic_config(retention_ms=3_600_000)
+    )
+    try:
+        created = await kafka.ensure_topics(admin, [spec])
+        assert created.created == (name,)
+        assert set(await kafka.describe_named_topics(admin, [name, f"{name}.missing"])) == {name}
+        changed = TopicSpec(
+            name=name,
+            partitions=2,
+            replication_factor=1,
+            config=topic_config(retention_ms=7_200_000),
+        )
+        report = await kafka.ensure_topics(admin, [changed])
+        assert {(d.setting, d.actual) for d in report.corrected} == {
+            ("partitions", "1"),
+            ("retention.ms", "3600000"),
+        }
+        again = await kafka.ensure_topics(admin, [changed])
+        assert (again.created, again.corrected, again.drifts) == ((), (), ())
+    finally:
+        await kafka.delete_topics(admin, [name])
+
+
+async def test_redis_user_drift_is_found_and_corrected(stack: Stack) -> None:
+    client = redis.connect(stack.redis_url)
+    names = tenant_names(f"it-redis-{uuid.uuid4().hex[:6]}")
+    spec = AclUserSpec(
+        name=names.redis_user,
+        key_pattern=names.redis_key_pattern,
+        channel_pattern=names.redis_channel_pattern,
+        categories=categories_rules(["read", "write"]),
+    )
+    try:
+        assert (await redis.ensure_acl_user(client, spec, password="pw-1")).created
+        assert not (await redis.ensure_acl_user(client, spec, password="pw-1")).changed
+        await client.execute_command("ACL", "SETUSER", spec.name, "+@admin", "~*")
+        report = await redis.ensure_acl_user(client, spec, password="pw-1")
+        assert any("key patterns" in d for d in report.corrected), report
+        assert not (await redis.ensure_acl_user(client, spec, password="pw-1")).changed
+        assert (await redis.ensure_acl_user(client, spec, password="pw-2")).corrected == (
+            "password differs from the credentials Secret",
+        )
+    finally:
+        await redis.delete_acl_user(client, name=spec.name)
+        await client.aclose()
+
+
+async def test_ferretdb_has_no_user_management(stack: Stack) -> None:
+    client = mongo.connect(stack.mongodb_uri)
+    try:
+        # FerretDB (the local stack) lacks usersInfo/createUser: the operator reports it.
+        assert not await mongo.users_supported(client, database="caas_platform")
+    finally:
+        await client.close()
+
+
+def test_scram_principal_is_confined_to_its_prefix(stack: Stack) -> None:
+    """A principal with the tenant ACLs writes its own topic and is refused another's."""
+    import asyncio  # noqa: PLC0415
+
+    user = f"it-conf-{uuid.uuid4().hex[:6]}"
+    password = secrets.token_urlsafe(16)
+    own, other = f"tenant.{user}.events", f"tenant.not-{user}.events"
+    admin = kafka.connect(stack.kafka_bootstrap)
+    specs = [
+        TopicSpec(name=t, partitions=1, replication_factor=1, config=topic_config(retention_ms=-1))
+        for t in (own, other)
+    ]
+
+    async def setup() -> None:
+        await kafka.ensure_topics(admin, specs)
+        await kafka.upsert_scram_user(admin, user, password=password)
+        await kafka.create_acls(admin, tenant_acls(username=user, prefix=f"tenant.{user}."))
+
+    async def teardown() -> None:
+        await kafka.delete_principal_acls(admin, principal_of(user))
+        await kafka.delete_scram_user(admin, user)
+        await kafka.delete_topics(admin, [own, other])
+
+    asyncio.run(setup())
+    try:
+        producer = Producer(
+            {
+                "bootstrap.servers": stack.env["KAFKA_SASL_BOOTSTRAP_SERVERS"],
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": user,
+                "sasl.password": password,
+                "message.timeout.ms": 10000,
+            }
+        )
+        errors: dict[str, str] = {}
+
+        def report(err: object, msg: object) -> None:
+            errors[msg.topic()] = "" if err is None else str(err)  # type: ignore[attr-defined]
+
+        for topic in (own, other):
+            try:
+                producer.produce(topic, b"hello", on_delivery=report)
+            except KafkaException as exc:
+                errors[topic] = str(exc)
+        producer.flush(15)
+        assert errors[own] == ""
+        assert "AUTHORIZATION" in errors[other].upper()
+    finally:
+        asyncio.run(teardown())
