@@ -1,41 +1,38 @@
-"""The composition root: create_app wires settings, backend clients, middleware and routers."""
+"""The composition root: create_app wires settings, the runtime, middleware and routers."""
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Final
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
+from caas_control_plane.backend_errors import install_backend_error_handlers
 from caas_control_plane.health import BackendHealth
-from caas_control_plane.middleware import RequestIdMiddleware
+from caas_control_plane.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from caas_control_plane.problems import install_problem_handlers
-from caas_control_plane.routers import health
+from caas_control_plane.routers import auth, health, internal, jwks
+from caas_control_plane.runtime import Runtime
 from caas_control_plane.settings import ApiSettings
-from caas_control_plane.version import SERVICE_NAME, VERSION
-from caas_core.adapters.clients import BackendClients
+from caas_control_plane.version import VERSION
 from caas_core.domain.health import Probe
-
-# The probe's own deadline sits inside the runner's, so the backend's error is what we report.
-_RUNNER_SLACK: Final = 0.5
 
 
 def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = None) -> FastAPI:
-    """The ASGI app; pass `probes` to replace the real backend clients (tests, tools)."""
+    """The ASGI app; pass `probes` to run without backends (tests, tools): no runtime then."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if probes is not None:
             yield
             return
-        clients = BackendClients.open(settings, app_name=SERVICE_NAME)
-        app.state.health = BackendHealth(
-            probes=clients.probes(timeout=settings.health_timeout),
-            timeout=settings.health_timeout + _RUNNER_SLACK,
-        )
+        runtime = await Runtime.start(settings)
+        app.state.runtime = runtime
+        app.state.health = runtime.health
         try:
             yield
         finally:
-            await clients.close()
+            app.state.runtime = None
+            await runtime.stop()
 
     app = FastAPI(
         title="CAAS control plane",
@@ -47,9 +44,23 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.runtime = None
     # Until the lifespan opens real clients there are no backends, so readiness says 503.
     app.state.health = BackendHealth(probes=probes or {}, timeout=settings.health_timeout)
     install_problem_handlers(app)
+    install_backend_error_handlers(app)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origin_list),
+            allow_methods=["GET", "POST", "DELETE", "PATCH"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            max_age=600,
+        )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(jwks.router)
+    app.include_router(auth.router)
+    app.include_router(internal.router)
     return app

@@ -1,11 +1,33 @@
 """FastAPI dependency aliases (the composition root puts the objects on app.state)."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from caas_control_plane.auth import scopes
 from caas_control_plane.health import BackendHealth
+from caas_control_plane.problems import PROBLEM_BASE, ProblemError
+from caas_control_plane.runtime import Runtime
+from caas_control_plane.services.access import AccessTokenError
+from caas_control_plane.services.context import ClientInfo, Principal
 from caas_control_plane.settings import ApiSettings
+from caas_core.domain.api_key_records import ApiKeyRecord
+
+API_KEY_HEADER = "X-API-Key"
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="A tenant back end's API key (`caas_sk_…`).",
+)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="AccessToken",
+    bearerFormat="JWT",
+    description="An SDK user's access token (EdDSA JWT).",
+)
 
 
 def _health(request: Request) -> BackendHealth:
@@ -18,5 +40,85 @@ def _settings(request: Request) -> ApiSettings:
     return settings
 
 
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise ProblemError(
+            status=503,
+            title="Service starting",
+            detail="the authentication runtime is not running",
+            type_=f"{PROBLEM_BASE}backend-unavailable",
+            headers={"Retry-After": "5"},
+        )
+    return runtime
+
+
+def _client(request: Request) -> ClientInfo:
+    return ClientInfo(
+        ip=request.client.host if request.client else None,
+        user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
 HealthDep = Annotated[BackendHealth, Depends(_health)]
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+ClientDep = Annotated[ClientInfo, Depends(_client)]
+
+
+async def _principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise AccessTokenError("a Bearer access token is required", reason="missing")
+    return await runtime.guard.authenticate(credentials.credentials)
+
+
+async def _optional_principal(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal | None:
+    if credentials is None:
+        return None
+    return await runtime.guard.authenticate(credentials.credentials)
+
+
+# An SDK user: verified signature and claims, not revoked (checked in memory on every request).
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
+
+
+def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
+    async def dependency(
+        runtime: RuntimeDep,
+        client: ClientDep,
+        presented: Annotated[str | None, Security(_api_key_header)],
+    ) -> ApiKeyRecord:
+        return await runtime.api_keys.authenticate(presented, scope=scope, client=client)
+
+    return dependency
+
+
+async def _optional_revoker(
+    runtime: RuntimeDep,
+    client: ClientDep,
+    presented: Annotated[str | None, Security(_api_key_header)],
+) -> ApiKeyRecord | None:
+    if presented is None:
+        return None
+    return await runtime.api_keys.authenticate(presented, scope=scopes.TOKENS_REVOKE, client=client)
+
+
+# A tenant back end holding an API key with the named scope.
+TokenIssuerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TOKENS_ISSUE))]
+TokenRevokerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TOKENS_REVOKE))]
+IntrospectorKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TOKENS_INTROSPECT))]
+OptionalRevokerKey = Annotated[ApiKeyRecord | None, Depends(_optional_revoker)]
+
+
+def require_tenant(principal: Principal, tenant: str) -> None:
+    """Tenant isolation at the edge: another tenant's resource looks like no resource at all."""
+    if principal.tenant != tenant:
+        raise ProblemError(status=404, detail="no such resource")

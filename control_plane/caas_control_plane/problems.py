@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from caas_control_plane.middleware import REQUEST_ID_HEADER
+from caas_control_plane.services.access import AccessTokenError
+from caas_control_plane.services.errors import InvalidGrantError, ServiceError
 
 PROBLEM_JSON: Final = "application/problem+json"
 PROBLEM_BASE: Final = "https://platform.caas.io/problems/"
@@ -105,6 +107,28 @@ async def _problem_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, ServiceError):  # registered for exactly this type
+        raise exc
+    headers = dict(exc.headers or {})
+    extensions: dict[str, Any] = {}
+    if isinstance(exc, AccessTokenError):
+        # RFC 6750 §3: tell Bearer clients how the token failed.
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        extensions["reason"] = exc.reason
+    if isinstance(exc, InvalidGrantError):
+        extensions["error"] = "invalid_grant"  # RFC 6749 §5.2, for OAuth client libraries
+    return problem_response(
+        request,
+        status=exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        type_=f"{PROBLEM_BASE}{exc.code}",
+        headers=headers,
+        **extensions,
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for exactly this type
         raise exc
@@ -146,6 +170,7 @@ def _invalid_param(error: Any) -> InvalidParam:
 def install_problem_handlers(app: FastAPI) -> None:
     """Answer every error (ours, HTTP, validation, unexpected) with problem+json."""
     app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)

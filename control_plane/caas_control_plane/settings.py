@@ -1,9 +1,11 @@
 """Control plane settings from the environment; they fail closed on unsafe secrets."""
 
+from datetime import timedelta
 from typing import Final, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from caas_control_plane.auth.kek import parse_kek
 from caas_core.settings import BackendSettings, SettingsError, describe_validation_error
 
 Environment = Literal["development", "production"]
@@ -55,6 +57,141 @@ class ApiSettings(BackendSettings):
         validation_alias="CAAS_HEALTH_TIMEOUT_SECONDS",
         description="Deadline of each backend probe behind the readiness endpoints.",
     )
+
+    instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        validation_alias="CAAS_INSTANCE_ID",
+        description="Name of this API instance (its revocation consumer group); default random.",
+    )
+    kek: SecretStr | None = Field(
+        default=None,
+        validation_alias="CAAS_KEK",
+        description="Key-encryption key for signing keys at rest: 32 bytes in base64url. "
+        "Default: derived from CAAS_SECRET_KEY with HKDF.",
+    )
+    previous_keks: SecretStr | None = Field(
+        default=None,
+        validation_alias="CAAS_PREVIOUS_KEKS",
+        description="KEKs still able to open keys during KEK rotation: comma-separated base64url.",
+    )
+    internal_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="CAAS_INTERNAL_TOKEN",
+        description="Bearer token of the /internal admin calls (key rotation); unset: disabled.",
+    )
+    issuer: str = Field(
+        default="https://api.caas.local",
+        min_length=1,
+        validation_alias="CAAS_JWT_ISSUER",
+        description="`iss` of access tokens.",
+    )
+    audience: str = Field(
+        default="caas-api",
+        min_length=1,
+        validation_alias="CAAS_JWT_AUDIENCE",
+        description="`aud` of access tokens.",
+    )
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=30, le=86_400, validation_alias="CAAS_ACCESS_TOKEN_TTL_SECONDS"
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 86_400,
+        ge=300,
+        le=400 * 86_400,
+        validation_alias="CAAS_REFRESH_TOKEN_TTL_SECONDS",
+        description="Absolute lifetime of a refresh family (rotation never extends it).",
+    )
+    refresh_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=120,
+        validation_alias="CAAS_REFRESH_GRACE_SECONDS",
+        description="How long the replaced refresh token still yields the same successor.",
+    )
+    signing_key_rotation_seconds: int = Field(
+        default=30 * 86_400,
+        ge=0,
+        validation_alias="CAAS_SIGNING_KEY_ROTATION_SECONDS",
+        description="Age at which the signing key is rotated on schedule; 0 disables it.",
+    )
+    key_publish_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        validation_alias="CAAS_SIGNING_KEY_PUBLISH_SECONDS",
+        description="How long a new key sits in the JWKS before it signs (caches catch up).",
+    )
+    key_refresh_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        validation_alias="CAAS_SIGNING_KEY_REFRESH_SECONDS",
+        description="How often each instance re-reads the signing keys.",
+    )
+    jwks_max_age_seconds: int = Field(
+        default=300, ge=0, le=86_400, validation_alias="CAAS_JWKS_MAX_AGE_SECONDS"
+    )
+    revocation_resync_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        validation_alias="CAAS_REVOCATION_RESYNC_SECONDS",
+        description="Revocations are re-read from MongoDB this often (Kafka is the fast path).",
+    )
+    outbox_scan_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        validation_alias="CAAS_OUTBOX_SCAN_SECONDS",
+        description="How often the outbox relay looks for undelivered events.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        validation_alias="CAAS_RATE_LIMIT_PER_MINUTE",
+        description="Token-endpoint requests per API key per minute; 0 disables the limit.",
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, validation_alias="CAAS_RATE_LIMIT_BURST")
+    tenant_rate_limit_per_minute: int = Field(
+        default=6000,
+        ge=0,
+        validation_alias="CAAS_TENANT_RATE_LIMIT_PER_MINUTE",
+        description="Token-endpoint requests per tenant per minute; 0 disables the limit.",
+    )
+    cors_origins: str = Field(
+        default="",
+        validation_alias="CAAS_CORS_ORIGINS",
+        description="Origins allowed by CORS (comma-separated); empty: no CORS headers.",
+    )
+
+    @field_validator("kek", "previous_keks")
+    @classmethod
+    def _keks_are_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for part in value.get_secret_value().split(","):
+                parse_kek(part)  # raises a ValueError that never echoes the value
+        return value
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The CORS origins as a tuple."""
+        return tuple(part.strip() for part in self.cors_origins.split(",") if part.strip())
+
+    @property
+    def access_token_ttl(self) -> timedelta:
+        """Lifetime of an access token."""
+        return timedelta(seconds=self.access_token_ttl_seconds)
+
+    @property
+    def refresh_token_ttl(self) -> timedelta:
+        """Absolute lifetime of a refresh family."""
+        return timedelta(seconds=self.refresh_token_ttl_seconds)
+
+    @property
+    def refresh_grace(self) -> timedelta:
+        """The concurrent-refresh grace window."""
+        return timedelta(seconds=self.refresh_grace_seconds)
 
     @model_validator(mode="after")
     def _secret_key_is_safe(self) -> Self:

@@ -1,0 +1,260 @@
+"""The running service's object graph: clients, stores, services and background tasks.
+
+Built once per process in the app's lifespan (`Runtime.start`) and torn down in reverse order.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from pymongo import ASCENDING, IndexModel
+
+from caas_control_plane.auth.kek import KEK_INFO, SUCCESSOR_INFO, derive_subkey, kek_id, parse_kek
+from caas_control_plane.health import BackendHealth
+from caas_control_plane.services.access import AccessGuard
+from caas_control_plane.services.api_keys import ApiKeyAuthenticator
+from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
+from caas_control_plane.services.revocation import RevocationService
+from caas_control_plane.services.token_control import TokenControl
+from caas_control_plane.services.tokens import TokenPolicy, TokenService
+from caas_control_plane.settings import ApiSettings
+from caas_control_plane.stores.rate_limit import RateLimiter
+from caas_control_plane.stores.refresh_tokens import FAMILIES, RefreshTokenStore
+from caas_control_plane.stores.revocation_feed import RevocationFeed
+from caas_control_plane.stores.revocations import COLLECTION as REVOCATIONS
+from caas_control_plane.stores.revocations import RevocationStore
+from caas_control_plane.stores.sessions import SessionStore
+from caas_control_plane.stores.signing_keys import SigningKeyStore
+from caas_control_plane.version import SERVICE_NAME
+from caas_core.adapters.api_key_store import ApiKeyStore
+from caas_core.adapters.clients import BackendClients
+from caas_core.adapters.outbox import COLLECTION as OUTBOX
+from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
+from caas_core.audit import AUDIT_COLLECTION, AuditWriter, MongoAuditWriter
+from caas_core.domain.naming import PLATFORM_DATABASE
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_SWEEP_SECONDS: Final = 600.0
+_RUNNER_SLACK: Final = 0.5
+
+_INDEXES: Final = {
+    REVOCATIONS: [IndexModel([("expiresAt", ASCENDING)], name="expires_at")],
+    OUTBOX: [IndexModel([("claimUntil", ASCENDING)], name="claim_until")],
+    FAMILIES: [
+        IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
+        IndexModel([("expiresAt", ASCENDING)], name="expires_at"),
+    ],
+    AUDIT_COLLECTION: [
+        IndexModel([("tenant", ASCENDING), ("at", ASCENDING)], name="tenant_at"),
+    ],
+}
+
+
+def keks(settings: ApiSettings) -> tuple[str, dict[str, bytes]]:
+    """The current KEK id and every KEK able to open stored keys."""
+    current = (
+        parse_kek(settings.kek.get_secret_value())
+        if settings.kek is not None
+        else derive_subkey(settings.secret_key.get_secret_value(), info=KEK_INFO)
+    )
+    available = {kek_id(current): current}
+    if settings.previous_keks is not None:
+        for text in settings.previous_keks.get_secret_value().split(","):
+            previous = parse_kek(text)
+            available.setdefault(kek_id(previous), previous)
+    # The derived KEK also opens keys sealed before a dedicated CAAS_KEK was configured.
+    derived = derive_subkey(settings.secret_key.get_secret_value(), info=KEK_INFO)
+    available.setdefault(kek_id(derived), derived)
+    return kek_id(current), available
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    """Everything the routers use, plus what must be stopped on shutdown."""
+
+    settings: ApiSettings
+    clients: BackendClients
+    health: BackendHealth
+    keys: KeyService
+    revocations: RevocationService
+    tokens: TokenService
+    control: TokenControl
+    api_keys: ApiKeyAuthenticator
+    guard: AccessGuard
+    outbox: OutboxStore
+    audit: AuditWriter
+    relay: OutboxRelay
+    publisher: KafkaPublisher
+    feed: RevocationFeed
+    instance_id: str
+    clock: Clock = utcnow
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, settings: ApiSettings, *, clock: Clock = utcnow) -> "Runtime":
+        """Open clients, load (or create) signing keys, start consumers and background tasks."""
+        clients = BackendClients.open(settings, app_name=SERVICE_NAME)
+        try:
+            return await cls._start(settings, clients=clients, clock=clock)
+        except BaseException:
+            await clients.close()
+            raise
+
+    @classmethod
+    async def _start(
+        cls, settings: ApiSettings, *, clients: BackendClients, clock: Clock
+    ) -> "Runtime":
+        db = clients.mongo[PLATFORM_DATABASE]
+        instance_id = (
+            settings.instance_id or f"{os.uname().nodename}-{os.getpid()}-{secrets.token_hex(3)}"
+        )
+        current_kek, available = keks(settings)
+        outbox = OutboxStore(db, clock=clock)
+        audit = MongoAuditWriter(db, outbox=outbox)
+        families = RefreshTokenStore(db)
+        sessions = SessionStore(clients.mongo)
+        keys = KeyService(
+            SigningKeyStore(db, kek_id=current_kek, keks=available),
+            policy=KeyPolicy(
+                access_token_ttl=settings.access_token_ttl,
+                rotate_after=timedelta(seconds=settings.signing_key_rotation_seconds),
+                publish_for=timedelta(seconds=settings.key_publish_seconds),
+            ),
+            issuer=settings.issuer,
+            audience=settings.audience,
+            clock=clock,
+        )
+        revocations = RevocationService(
+            store=RevocationStore(db),
+            families=families,
+            sessions=sessions,
+            outbox=outbox,
+            access_token_ttl=settings.access_token_ttl,
+            clock=clock,
+        )
+        tokens = TokenService(
+            keys=keys,
+            families=families,
+            sessions=sessions,
+            revocations=revocations,
+            audit=audit,
+            policy=TokenPolicy(
+                issuer=settings.issuer,
+                audience=settings.audience,
+                access_token_ttl=settings.access_token_ttl,
+                refresh_token_ttl=settings.refresh_token_ttl,
+                refresh_grace=settings.refresh_grace,
+            ),
+            successor_key=derive_subkey(
+                settings.secret_key.get_secret_value(), info=SUCCESSOR_INFO
+            ),
+            clock=clock,
+        )
+        publisher = KafkaPublisher(
+            settings.kafka_bootstrap_servers,
+            client_id=f"{SERVICE_NAME}-{instance_id}",
+            delivery_timeout=settings.backend_timeout,
+        )
+        relay = OutboxRelay(outbox, publisher, scan_interval=settings.outbox_scan_seconds)
+        feed = RevocationFeed(
+            settings.kafka_bootstrap_servers,
+            group_id=f"{SERVICE_NAME}-revocations-{instance_id}",
+            handler=revocations.on_event,
+            timeout=settings.backend_timeout,
+        )
+        runtime = cls(
+            settings=settings,
+            clients=clients,
+            health=BackendHealth(
+                probes=clients.probes(timeout=settings.health_timeout),
+                timeout=settings.health_timeout + _RUNNER_SLACK,
+            ),
+            keys=keys,
+            revocations=revocations,
+            tokens=tokens,
+            control=TokenControl(
+                keys=keys, families=families, revocations=revocations, audit=audit, clock=clock
+            ),
+            api_keys=ApiKeyAuthenticator(
+                store=ApiKeyStore(db),
+                audit=audit,
+                clock=clock,
+                limiter=RateLimiter(clients.redis),
+                per_key_per_minute=settings.rate_limit_per_minute,
+                burst=settings.rate_limit_burst,
+                per_tenant_per_minute=settings.tenant_rate_limit_per_minute,
+            ),
+            guard=AccessGuard(keys=keys, revocations=revocations, clock=clock),
+            outbox=outbox,
+            audit=audit,
+            relay=relay,
+            publisher=publisher,
+            feed=feed,
+            instance_id=instance_id,
+            clock=clock,
+        )
+        try:
+            await runtime._begin(db_indexes=db)
+        except BaseException:
+            await runtime._end()
+            raise
+        return runtime
+
+    async def _begin(self, *, db_indexes: Any) -> None:
+        settings = self.settings
+        for collection, indexes in _INDEXES.items():
+            await db_indexes[collection].create_indexes(indexes)
+        await self.keys.start()
+        # The feed first, then the snapshot: a revocation is either in one or the other.
+        self.feed.start()
+        await self.revocations.resync()
+        self._spawn(self.relay.run(), "outbox-relay")
+        self._spawn(self.keys.run(interval=settings.key_refresh_seconds), "signing-keys")
+        self._spawn(
+            self.revocations.run_resync(interval=settings.revocation_resync_seconds),
+            "revocation-resync",
+        )
+        self._spawn(self._sweep(), "sweeper")
+        logger.info("runtime started", extra={"instance": self.instance_id})
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        self.tasks.append(asyncio.create_task(coroutine, name=name))
+
+    async def _sweep(self) -> None:
+        """Delete expired revocations, families and pointers (FerretDB has no TTL indexes)."""
+        db = self.clients.mongo[PLATFORM_DATABASE]
+        families = RefreshTokenStore(db)
+        revocations = RevocationStore(db)
+        while True:
+            await asyncio.sleep(_SWEEP_SECONDS)
+            try:
+                now = utcnow()
+                await revocations.sweep(now=now.timestamp())
+                await families.sweep(now=now)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("sweep failed; retrying later")
+
+    async def stop(self) -> None:
+        """Stop background work, deliver what is in flight, close the clients."""
+        await self._end()
+
+    async def _end(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+        await self.feed.stop()
+        await self.publisher.close(timeout=2.0)
+        await self.clients.close()

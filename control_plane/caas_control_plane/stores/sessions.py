@@ -1,0 +1,127 @@
+"""Sessions in each tenant's database (`tenant_<name>.sessions`): one per SDK login."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+
+from caas_control_plane.auth.devices import DeviceInfo
+from caas_core.domain.naming import database_name
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRecord:
+    """One session: who, from where, since when, until when, and whether it was revoked."""
+
+    session_id: str
+    tenant: str
+    user_id: str
+    family_id: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    device: DeviceInfo = field(default_factory=DeviceInfo)
+    ip: str | None = None
+    user_agent: str | None = None
+    api_key_id: str | None = None
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+
+
+def _to_document(record: SessionRecord) -> Document:
+    return {
+        "_id": record.session_id,
+        "session_id": record.session_id,
+        "user_id": record.user_id,
+        "family_id": record.family_id,
+        "created_at": record.created_at,
+        "last_seen_at": record.last_seen_at,
+        "expires_at": record.expires_at,
+        "device": {
+            "device_id": record.device.device_id,
+            "name": record.device.name,
+            "platform": record.device.platform,
+            "fingerprint": record.device.fingerprint,
+            "app_version": record.device.app_version,
+        },
+        "ip": record.ip,
+        "user_agent": record.user_agent,
+        "api_key_id": record.api_key_id,
+        "revoked_at": record.revoked_at,
+        "revoked_reason": record.revoked_reason,
+    }
+
+
+def _from_document(tenant: str, doc: Document) -> SessionRecord:
+    device = doc.get("device") or {}
+    return SessionRecord(
+        session_id=doc["session_id"],
+        tenant=tenant,
+        user_id=doc["user_id"],
+        family_id=doc["family_id"],
+        created_at=doc["created_at"],
+        last_seen_at=doc["last_seen_at"],
+        expires_at=doc["expires_at"],
+        device=DeviceInfo(**{k: device.get(k) for k in DeviceInfo.__dataclass_fields__}),
+        ip=doc.get("ip"),
+        user_agent=doc.get("user_agent"),
+        api_key_id=doc.get("api_key_id"),
+        revoked_at=doc.get("revoked_at"),
+        revoked_reason=doc.get("revoked_reason"),
+    )
+
+
+class SessionStore:
+    """Sessions, addressed by tenant (database) and session id (`_id`)."""
+
+    def __init__(self, client: AsyncMongoClient[Document]) -> None:
+        self._client = client
+
+    def _sessions(self, tenant: str) -> AsyncCollection[Document]:
+        return self._client[database_name(tenant)]["sessions"]
+
+    async def create(self, record: SessionRecord) -> None:
+        """Store a new session."""
+        await self._sessions(record.tenant).insert_one(_to_document(record))
+
+    async def get(self, *, tenant: str, session_id: str) -> SessionRecord | None:
+        """One session of a tenant."""
+        doc = await self._sessions(tenant).find_one({"_id": session_id})
+        return None if doc is None else _from_document(tenant, doc)
+
+    async def touch(self, *, tenant: str, session_id: str, now: datetime) -> None:
+        """Record activity (a refresh)."""
+        await self._sessions(tenant).update_one(
+            {"_id": session_id}, {"$set": {"last_seen_at": now}}
+        )
+
+    async def revoke(
+        self, *, tenant: str, session_ids: list[str], reason: str, now: datetime
+    ) -> int:
+        """Mark sessions revoked (an earlier revocation is kept)."""
+        if not session_ids:
+            return 0
+        result = await self._sessions(tenant).update_many(
+            {"_id": {"$in": session_ids}, "revoked_at": None},
+            {"$set": {"revoked_at": now, "revoked_reason": reason}},
+        )
+        return result.modified_count
+
+    async def revoke_user(self, *, tenant: str, user_id: str, reason: str, now: datetime) -> int:
+        """Mark every live session of a user revoked."""
+        result = await self._sessions(tenant).update_many(
+            {"user_id": user_id, "revoked_at": None},
+            {"$set": {"revoked_at": now, "revoked_reason": reason}},
+        )
+        return result.modified_count
+
+    async def revoke_all(self, *, tenant: str, reason: str, now: datetime) -> int:
+        """Mark every live session of a tenant revoked."""
+        result = await self._sessions(tenant).update_many(
+            {"revoked_at": None}, {"$set": {"revoked_at": now, "revoked_reason": reason}}
+        )
+        return result.modified_count

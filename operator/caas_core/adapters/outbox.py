@@ -1,0 +1,347 @@
+"""Transactional outbox in MongoDB and its relay to Kafka: at-least-once, stable ids.
+
+Writers insert a message document in the same step as the state change it announces (there are
+no multi-document transactions on FerretDB, so the state is written first and the message right
+after; consumers also re-read the state itself, see the revocation resync). A relay publishes
+messages and deletes them once Kafka acknowledged them; nothing is lost while Kafka is down:
+
+- fast path: a message enqueued by this process is handed to its relay at once, published within
+  milliseconds; the document is inserted *claimed* by this process for `lease`, so other relays
+  leave it alone meanwhile;
+- safety net: every relay periodically claims every unclaimed or lease-expired message (one
+  `update_many` stamping a claim token, then a `find` by that token) and publishes them; failures
+  are released with exponential backoff.
+
+A message may be published twice (a relay dies after Kafka acknowledged but before the delete):
+consumers deduplicate by the message id, carried in the `id` header and the payload.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from confluent_kafka import KafkaError, Message, Producer
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+logger = logging.getLogger(__name__)
+
+COLLECTION: Final = "outbox"
+ID_HEADER: Final = "id"
+_DUPLICATE_KEY: Final = 11000
+_MAX_BACKOFF: Final = 60.0
+
+Document = dict[str, Any]
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxMessage:
+    """One event to publish: topic, partitioning key and a JSON payload, with a stable id."""
+
+    id: str
+    topic: str
+    key: str | None
+    payload: Mapping[str, Any]
+    created_at: datetime
+    headers: Mapping[str, str] = field(default_factory=dict)
+    attempts: int = 0
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        topic: str,
+        payload: Mapping[str, Any],
+        key: str | None = None,
+        id: str | None = None,
+        now: datetime | None = None,
+    ) -> "OutboxMessage":
+        """A message with a fresh id (unless given) created at `now`."""
+        return cls(
+            id=id or uuid.uuid4().hex,
+            topic=topic,
+            key=key,
+            payload=payload,
+            created_at=now or _utcnow(),
+        )
+
+    def value(self) -> bytes:
+        """The Kafka record value: the payload as JSON, with the message id."""
+        return json.dumps(
+            {**self.payload, "id": self.id}, separators=(",", ":"), default=str
+        ).encode()
+
+
+def _to_document(message: OutboxMessage, *, claim_until: datetime) -> Document:
+    return {
+        "_id": message.id,
+        "topic": message.topic,
+        "key": message.key,
+        "payload": dict(message.payload),
+        "headers": dict(message.headers),
+        "createdAt": message.created_at,
+        "claimUntil": claim_until,
+        "attempts": message.attempts,
+    }
+
+
+def _from_document(doc: Mapping[str, Any]) -> OutboxMessage:
+    return OutboxMessage(
+        id=doc["_id"],
+        topic=doc["topic"],
+        key=doc.get("key"),
+        payload=doc.get("payload") or {},
+        created_at=doc["createdAt"],
+        headers=doc.get("headers") or {},
+        attempts=int(doc.get("attempts", 0)),
+    )
+
+
+Listener = Callable[[Sequence[OutboxMessage]], None]
+
+
+class OutboxStore:
+    """The `outbox` collection: enqueue, claim due messages, mark them delivered or retry later."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        *,
+        collection: str = COLLECTION,
+        lease: timedelta = timedelta(seconds=30),
+        clock: Clock = _utcnow,
+    ) -> None:
+        self._messages: AsyncCollection[Document] = database[collection]
+        self._lease = lease
+        self._clock = clock
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` with every message this process enqueues (the relay's fast path)."""
+        self._listeners.append(listener)
+
+    async def enqueue(self, messages: Sequence[OutboxMessage]) -> None:
+        """Store messages durably; an id stored before is kept as it is (idempotent)."""
+        if not messages:
+            return
+        # Claimed by this process for one lease when a local relay will publish them right away.
+        claim_until = self._clock() + (self._lease if self._listeners else timedelta(0))
+        docs = [_to_document(message, claim_until=claim_until) for message in messages]
+        try:
+            await self._messages.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
+                raise
+        for listener in self._listeners:
+            listener(messages)
+
+    async def claim_due(self, *, limit: int = 500) -> list[OutboxMessage]:
+        """Claim every message that nobody holds (or whose lease ran out), oldest first."""
+        now = self._clock()
+        token = uuid.uuid4().hex
+        result = await self._messages.update_many(
+            {"claimUntil": {"$lte": now}},
+            {"$set": {"claimUntil": now + self._lease, "claim": token}},
+        )
+        if result.modified_count == 0:
+            return []
+        cursor = self._messages.find({"claim": token}).sort("createdAt", 1).limit(limit)
+        return [_from_document(doc) async for doc in cursor]
+
+    async def delivered(self, ids: Sequence[str]) -> None:
+        """Forget messages Kafka acknowledged."""
+        if ids:
+            await self._messages.delete_many({"_id": {"$in": list(ids)}})
+
+    async def retry_later(self, messages: Sequence[OutboxMessage]) -> None:
+        """Release failed messages with exponential backoff per message."""
+        now = self._clock()
+        for message in messages:
+            delay = min(2.0 ** min(message.attempts, 16), _MAX_BACKOFF)
+            await self._messages.update_one(
+                {"_id": message.id},
+                {
+                    "$set": {"claimUntil": now + timedelta(seconds=delay)},
+                    "$inc": {"attempts": 1},
+                    "$unset": {"claim": ""},
+                },
+            )
+
+    async def pending(self) -> int:
+        """How many messages wait for delivery."""
+        return await self._messages.count_documents({})
+
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        """One waiting message by id (None once delivered)."""
+        doc = await self._messages.find_one({"_id": message_id})
+        return None if doc is None else _from_document(doc)
+
+
+class KafkaPublisher:
+    """An idempotent Kafka producer whose deliveries are awaitable; a thread serves callbacks."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "caas-outbox",
+        delivery_timeout: float = 5.0,
+        linger_ms: int = 1,
+    ) -> None:
+        millis = int(delivery_timeout * 1000)
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "client.id": client_id,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": linger_ms,
+                "message.timeout.ms": millis,
+                "socket.connection.setup.timeout.ms": millis,
+                "reconnect.backoff.ms": 500,
+                "reconnect.backoff.max.ms": 5000,
+                # An unreachable broker is an expected state (the outbox keeps messages), so
+                # librdkafka's own error lines add nothing but noise.
+                "log_level": 3,
+            }
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"{client_id}-poll", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    async def publish(self, messages: Sequence[OutboxMessage]) -> list[str | None]:
+        """Produce every message; per message None when acknowledged, else the error text."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[str | None]] = []
+        for message in messages:
+            future: asyncio.Future[str | None] = loop.create_future()
+            futures.append(future)
+            try:
+                self._producer.produce(
+                    message.topic,
+                    value=message.value(),
+                    key=None if message.key is None else message.key.encode(),
+                    headers=[(ID_HEADER, message.id.encode()), *_encoded(message.headers)],
+                    on_delivery=_callback(loop, future),
+                )
+            except Exception as exc:  # BufferError, KafkaException: report, never raise
+                future.set_result(f"{type(exc).__name__}: {exc}")
+        return list(await asyncio.gather(*futures))
+
+    async def close(self, *, timeout: float = 5.0) -> None:
+        """Deliver what is in flight (up to `timeout`), then stop the callback thread."""
+        await asyncio.to_thread(self._producer.flush, timeout)
+        self._stop.set()
+        await asyncio.to_thread(self._thread.join, timeout)
+
+
+def _encoded(headers: Mapping[str, str]) -> list[tuple[str, bytes]]:
+    return [(name, value.encode()) for name, value in headers.items() if name != ID_HEADER]
+
+
+def _callback(
+    loop: asyncio.AbstractEventLoop, future: "asyncio.Future[str | None]"
+) -> Callable[[KafkaError | None, Message], None]:
+    def settle(error: str | None) -> None:
+        if not future.done():
+            future.set_result(error)
+
+    def on_delivery(error: KafkaError | None, _message: Message) -> None:
+        text = None if error is None else error.str()
+        # The loop may be closing while librdkafka reports the last deliveries.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, text)
+
+    return on_delivery
+
+
+class OutboxRelay:
+    """Publishes outbox messages: this process's at once, everyone's stragglers periodically."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        publisher: KafkaPublisher,
+        *,
+        scan_interval: float = 2.0,
+        batch: int = 500,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._scan_interval = scan_interval
+        self._batch = batch
+        self._queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        self.published = 0
+        self.failed = 0
+        store.subscribe(self.notify)
+
+    def notify(self, messages: Sequence[OutboxMessage]) -> None:
+        """Hand freshly enqueued messages to the fast path."""
+        for message in messages:
+            self._queue.put_nowait(message)
+
+    async def run(self) -> None:
+        """Relay until cancelled; errors are logged and retried, never raised."""
+        loop = asyncio.get_running_loop()
+        next_scan = loop.time()
+        while True:
+            timeout = max(0.0, next_scan - loop.time())
+            fresh: list[OutboxMessage] = []
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    fresh.append(await self._queue.get())
+            while not self._queue.empty() and len(fresh) < self._batch:
+                fresh.append(self._queue.get_nowait())
+            try:
+                if fresh:
+                    await self._deliver(fresh)
+                if loop.time() >= next_scan:
+                    next_scan = loop.time() + self._scan_interval
+                    await self.scan_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("outbox relay pass failed; retrying")
+                await asyncio.sleep(min(self._scan_interval, 1.0))
+
+    async def scan_once(self) -> int:
+        """Claim and publish every due message once; returns how many were published."""
+        published = 0
+        while claimed := await self._store.claim_due(limit=self._batch):
+            published += await self._deliver(claimed)
+            if len(claimed) < self._batch:
+                break
+        return published
+
+    async def _deliver(self, messages: Sequence[OutboxMessage]) -> int:
+        errors = await self._publisher.publish(messages)
+        ok = [m.id for m, error in zip(messages, errors, strict=True) if error is None]
+        failed = [m for m, error in zip(messages, errors, strict=True) if error is not None]
+        await self._store.delivered(ok)
+        if failed:
+            self.failed += len(failed)
+            logger.warning(
+                "outbox messages not delivered; kept for retry",
+                extra={"count": len(failed), "error": next(e for e in errors if e)},
+            )
+            await self._store.retry_later(failed)
+        self.published += len(ok)
+        return len(ok)
