@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: bootstrap run down stack-up stack-down lint crds test test-unit test-integration test-e2e
+.PHONY: bootstrap run down stack-up stack-down lint crds chart test test-unit test-integration test-e2e
 
 bootstrap:
 	@hack/bootstrap.sh
@@ -24,12 +24,16 @@ stack-down: bootstrap
 crds: bootstrap  ## regenerate crds/ from the Python models
 	@$(BIN)/python -m caas_core.crd
 
+chart: bootstrap  ## regenerate the chart's CRD templates and manifests/install.yaml from crds/
+	@$(BIN)/python hack/chart_crds.py
+
 lint: bootstrap  ## ruff, formatting, mypy --strict, import-linter layers, CRDs not stale
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m caas_core.crd --check
+	$(BIN)/python hack/chart_crds.py --check
 
 test: lint  ## everything: lint, then unit, integration and e2e tests against the real stack
 	$(BIN)/caasctl stack install
