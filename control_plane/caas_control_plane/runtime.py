@@ -211,7 +211,12 @@ class Runtime:
     async def _begin(self, *, db_indexes: Any) -> None:
         settings = self.settings
         for collection, indexes in _INDEXES.items():
-            await db_indexes[collection].create_indexes(indexes)
+            # Only the missing ones: FerretDB 1.24 panics when asked to re-create an existing
+            # compound index, and on MongoDB this saves a round of no-op builds.
+            existing = await db_indexes[collection].index_information()
+            missing = [index for index in indexes if index.document["name"] not in existing]
+            if missing:
+                await db_indexes[collection].create_indexes(missing)
         await self.keys.start()
         # The feed first, then the snapshot: a revocation is either in one or the other.
         self.feed.start()

@@ -24,7 +24,7 @@ from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.errors import InvalidGrantError
 from caas_control_plane.services.keys import KeyService
 from caas_control_plane.services.revocation import RevocationService
-from caas_control_plane.stores.refresh_tokens import RefreshTokenStore, StoredFamily
+from caas_control_plane.stores.refresh_tokens import RefreshTokenStore, Rotation, StoredFamily
 from caas_control_plane.stores.sessions import SessionRecord, SessionStore
 from caas_core.audit import Actor, AuditWriter
 from caas_core.audit import Outcome as AuditOutcome
@@ -186,18 +186,16 @@ class TokenService:
             )
             match decision.outcome:
                 case Outcome.ROTATE:
-                    issued = await self._rotate(stored, family, presented, now=now)
+                    issued = await self._rotate(family, presented, now=now)
                     if issued is not None:
                         await self._audit_refresh(client, family, presented_hash, "rotated")
                         return issued
-                    continue  # another request rotated first: decide again (grace replay)
+                    continue  # the family changed under us (revoked?): decide again
                 case Outcome.GRACE_REPLAY:
-                    issued = self._replay(stored, family, presented, presented_hash, now=now)
+                    issued = await self._replay(family, presented, presented_hash, now=now)
                     if issued is not None:
                         return issued
-                    # Rotated but the successor is not readable yet: re-read shortly.
-                    await asyncio.sleep(0.01)
-                    continue
+                    raise InvalidGrantError("the refresh token was already used")
                 case Outcome.REUSE_DETECTED:
                     await self._reuse_detected(decision.family or family, presented_hash, client)
                     raise InvalidGrantError("the refresh token was already used")
@@ -225,46 +223,58 @@ class TokenService:
         return family
 
     async def _rotate(
-        self, stored: StoredFamily, family: Family, presented: str, *, now: datetime
+        self, family: Family, presented: str, *, now: datetime
     ) -> IssuedTokens | None:
+        """Claim the rotation of `presented`; whoever claimed first, return *its* successor."""
         successor = new_refresh_token()
-        after = rules.rotate(family, new_hash=hash_refresh_token(successor), now=now)
-        sealed = seal_successor(
-            successor,
-            presented=presented,
+        mine = Rotation(
+            replaced_hash=family.current_hash,
             family_id=family.id,
-            server_key=self._successor_key,
-            expires_at=now + self._policy.refresh_grace,
+            successor_hash=hash_refresh_token(successor),
+            successor_sealed=seal_successor(
+                successor,
+                presented=presented,
+                family_id=family.id,
+                server_key=self._successor_key,
+                expires_at=now + self._policy.refresh_grace,
+            ),
+            rotated_at=now,
         )
-        won = await self._families.rotate(
-            before=family, after=after, successor_sealed=sealed, now=now
+        claimed = await self._families.claim_rotation(mine, expires_at=family.expires_at)
+        if claimed is not mine:
+            opened = self._open(claimed, presented=presented, family=family, now=now)
+            if opened is None:
+                return None
+            successor = opened
+        after = rules.rotate(family, new_hash=claimed.successor_hash, now=claimed.rotated_at)
+        await asyncio.gather(
+            self._families.apply_rotation(before=family, after=after, now=now),
+            self._sessions.touch(tenant=family.tenant_id, session_id=family.session_id, now=now),
         )
-        if not won:
-            return None
-        await self._sessions.touch(tenant=family.tenant_id, session_id=family.session_id, now=now)
         return self._tokens(family, successor, now=now)
 
-    def _replay(
-        self,
-        stored: StoredFamily,
-        family: Family,
-        presented: str,
-        presented_hash: str,
-        *,
-        now: datetime,
+    async def _replay(
+        self, family: Family, presented: str, presented_hash: str, *, now: datetime
     ) -> IssuedTokens | None:
-        if stored.successor_for != presented_hash or stored.successor_sealed is None:
+        rotation = await self._families.rotation(presented_hash)
+        if rotation is None or rotation.successor_hash != family.current_hash:
             return None
+        successor = self._open(rotation, presented=presented, family=family, now=now)
+        return None if successor is None else self._tokens(family, successor, now=now)
+
+    def _open(
+        self, rotation: Rotation, *, presented: str, family: Family, now: datetime
+    ) -> str | None:
         successor = open_successor(
-            stored.successor_sealed,
+            rotation.successor_sealed,
             presented=presented,
             family_id=family.id,
             server_key=self._successor_key,
             now=now,
         )
-        if successor is None or hash_refresh_token(successor) != family.current_hash:
+        if successor is None or hash_refresh_token(successor) != rotation.successor_hash:
             return None
-        return self._tokens(family, successor, now=now)
+        return successor
 
     def _tokens(self, family: Family, refresh_token: str, *, now: datetime) -> IssuedTokens:
         token, claims = self.access_token(

@@ -1,10 +1,16 @@
 """Refresh families in `caas_platform.refresh_families`; one pointer per token hash in
-`caas_platform.refresh_tokens`.
+`caas_platform.refresh_tokens`; one rotation record per replaced token in
+`caas_platform.refresh_rotations`.
 
 Every lookup on the hot path is by `_id` (the token hash, then the family id): that is an index
-hit on MongoDB and the one indexed access FerretDB serves without a collection scan. Rotation is
-a compare-and-set on the family's `currentHash` and `state`, so of concurrent refreshes exactly
-one wins; the winner stores the sealed successor in the same write, so losers find it at once.
+hit on MongoDB and the one indexed access FerretDB serves without a collection scan.
+
+Rotation is decided by *inserting* the rotation record keyed by the replaced token's hash: a
+unique `_id` insert is atomic on MongoDB and on FerretDB alike (a conditional `update_one` is not
+on FerretDB 1.24, which reads and writes without isolation: two concurrent compare-and-sets both
+won in our tests). Exactly one concurrent refresh inserts it; the others read it back and hand
+out the same sealed successor. Applying a rotation to the family afterwards is idempotent (every
+writer computes the same values from the record), so a loser may complete a winner that died.
 """
 
 import asyncio
@@ -22,17 +28,27 @@ from caas_control_plane.auth.refresh import Family, FamilyState, RevocationReaso
 
 FAMILIES: Final = "refresh_families"
 TOKENS: Final = "refresh_tokens"
+ROTATIONS: Final = "refresh_rotations"
 Document = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredFamily:
-    """A family as stored: its state, when it started, and the sealed grace successor if any."""
+    """A family as stored, and when it started."""
 
     family: Family
     created_at: datetime
-    successor_for: str | None = None  # the replaced hash the sealed successor belongs to
-    successor_sealed: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rotation:
+    """The one successor of a replaced token: its hash and the sealed token itself."""
+
+    replaced_hash: str
+    family_id: str
+    successor_hash: str
+    successor_sealed: str
+    rotated_at: datetime
 
 
 def _to_document(family: Family) -> Document:
@@ -64,13 +80,7 @@ def _from_document(doc: Mapping[str, Any]) -> StoredFamily:
         reason=None if doc.get("reason") is None else RevocationReason(doc["reason"]),
         revoked_at=doc.get("revokedAt"),
     )
-    successor = doc.get("successor") or {}
-    return StoredFamily(
-        family=family,
-        created_at=doc["createdAt"],
-        successor_for=successor.get("for"),
-        successor_sealed=successor.get("sealed"),
-    )
+    return StoredFamily(family=family, created_at=doc["createdAt"])
 
 
 class RefreshTokenStore:
@@ -79,6 +89,7 @@ class RefreshTokenStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._families: AsyncCollection[Document] = database[FAMILIES]
         self._tokens: AsyncCollection[Document] = database[TOKENS]
+        self._rotations: AsyncCollection[Document] = database[ROTATIONS]
 
     async def create(self, family: Family, *, created_at: datetime) -> None:
         """Store a new family and its first token's pointer."""
@@ -101,13 +112,43 @@ class RefreshTokenStore:
         doc = await self._families.find_one({"_id": family_id})
         return None if doc is None else _from_document(doc)
 
-    async def rotate(
-        self, *, before: Family, after: Family, successor_sealed: str, now: datetime
-    ) -> bool:
-        """Compare-and-set `before` -> `after`; False when another refresh (or a revocation) won."""
-        # The pointer goes first: once the CAS succeeds the new token must already resolve.
+    async def claim_rotation(self, rotation: Rotation, *, expires_at: datetime) -> Rotation:
+        """Record `rotation` unless one exists for that token; returns the one that counts."""
+        try:
+            await self._rotations.insert_one(
+                {
+                    "_id": rotation.replaced_hash,
+                    "family": rotation.family_id,
+                    "successorHash": rotation.successor_hash,
+                    "sealed": rotation.successor_sealed,
+                    "rotatedAt": rotation.rotated_at,
+                    "expiresAt": expires_at,
+                }
+            )
+        except DuplicateKeyError:
+            existing = await self.rotation(rotation.replaced_hash)
+            if existing is None:  # deleted by a sweep in between: the family has expired
+                raise
+            return existing
+        return rotation
+
+    async def rotation(self, replaced_hash: str) -> Rotation | None:
+        """The rotation that replaced a token, if any."""
+        doc = await self._rotations.find_one({"_id": replaced_hash})
+        if doc is None:
+            return None
+        return Rotation(
+            replaced_hash=doc["_id"],
+            family_id=doc["family"],
+            successor_hash=doc["successorHash"],
+            successor_sealed=doc["sealed"],
+            rotated_at=doc["rotatedAt"],
+        )
+
+    async def apply_rotation(self, *, before: Family, after: Family, now: datetime) -> None:
+        """Make the family reflect a claimed rotation (idempotent; same values from any writer)."""
         await self._add_pointer(after.current_hash, family=after, now=now)
-        result = await self._families.update_one(
+        await self._families.update_one(
             {
                 "_id": before.id,
                 "currentHash": before.current_hash,
@@ -118,16 +159,9 @@ class RefreshTokenStore:
                     "currentHash": after.current_hash,
                     "previousHashes": list(after.previous_hashes),
                     "rotatedAt": after.rotated_at,
-                    "successor": {"for": before.current_hash, "sealed": successor_sealed},
                 }
             },
         )
-        if result.modified_count == 1:
-            return True
-        # Lost the race: the orphan pointer would resolve to a family that never knew the hash
-        # (classified FOREIGN); remove it anyway.
-        await self._tokens.delete_one({"_id": after.current_hash})
-        return False
 
     async def revoke(self, family: Family) -> bool:
         """Persist a revoked family (from `auth.refresh.revoke`); False if it was revoked before."""
@@ -139,7 +173,6 @@ class RefreshTokenStore:
                     "reason": None if family.reason is None else family.reason.value,
                     "revokedAt": family.revoked_at,
                 },
-                "$unset": {"successor": ""},
             },
         )
         return result.modified_count == 1
@@ -172,7 +205,6 @@ class RefreshTokenStore:
                     "reason": reason.value,
                     "revokedAt": now,
                 },
-                "$unset": {"successor": ""},
             },
         )
         return result.modified_count
@@ -194,4 +226,5 @@ class RefreshTokenStore:
         """Delete expired families and pointers (no TTL indexes on FerretDB)."""
         families = await self._families.delete_many({"expiresAt": {"$lt": now}})
         await self._tokens.delete_many({"expiresAt": {"$lt": now}})
+        await self._rotations.delete_many({"expiresAt": {"$lt": now}})
         return families.deleted_count
