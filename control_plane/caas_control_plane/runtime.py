@@ -220,6 +220,8 @@ class Runtime:
         await self.keys.start()
         # The feed first, then the snapshot: a revocation is either in one or the other.
         self.feed.start()
+        # Bounded: with Kafka down the instance still starts; the resync loop covers it.
+        await asyncio.to_thread(self.feed.assigned.wait, settings.backend_timeout * 2)
         await self.revocations.resync()
         self._spawn(self.relay.run(), "outbox-relay")
         self._spawn(self.keys.run(interval=settings.key_refresh_seconds), "signing-keys")

@@ -47,7 +47,7 @@ class RevocationFeed:
             "socket.connection.setup.timeout.ms": int(timeout * 1000),
             "reconnect.backoff.ms": 500,
             "reconnect.backoff.max.ms": 5000,
-            "log_level": 3,
+            "log_level": 2,
         }
         self._topic = topic
         self._timeout = timeout
@@ -101,7 +101,18 @@ class RevocationFeed:
         if topic is None or topic.error is not None or not topic.partitions:
             logger.warning("revocation topic not available yet", extra={"topic": self._topic})
             return False
-        consumer.assign([TopicPartition(self._topic, p, OFFSET_END) for p in topic.partitions])
+        # Explicit high-watermark offsets, not OFFSET_END (resolved lazily at the first fetch):
+        # from here on every event is read, so a snapshot taken afterwards leaves no gap.
+        assignment = []
+        for partition in topic.partitions:
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(self._topic, partition), timeout=self._timeout
+                )
+            except KafkaException:
+                high = OFFSET_END
+            assignment.append(TopicPartition(self._topic, partition, high))
+        consumer.assign(assignment)
         self.assigned.set()
         logger.info("revocation feed assigned", extra={"partitions": len(topic.partitions)})
         return True

@@ -216,7 +216,7 @@ class KafkaPublisher:
                 "reconnect.backoff.max.ms": 5000,
                 # An unreachable broker is an expected state (the outbox keeps messages), so
                 # librdkafka's own error lines add nothing but noise.
-                "log_level": 3,
+                "log_level": 2,
             }
         )
         self._stop = threading.Event()
