@@ -7,6 +7,7 @@ import kopf
 from pydantic import ValidationError
 
 from caas_core.settings import describe_validation_error
+from caas_operator import metrics
 from caas_operator.settings import OperatorSettings
 
 
@@ -28,6 +29,10 @@ def main() -> None:
     if settings.log_level != "debug":
         # One INFO line per Kubernetes request drowns everything else out.
         logging.getLogger("httpx2").setLevel(logging.WARNING)
+        # kopf logs every handler and timer success per object; our own "tenant reconciled"
+        # line says more, once. Failures are warnings and errors, which still pass.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    metrics.serve(settings.metrics_port, address=settings.metrics_address)
     # Importing registers the handlers with kopf's default registry.
     import caas_operator.handlers  # noqa: F401, PLC0415
 

@@ -1,37 +1,81 @@
 """The operator's long-lived clients, opened at start-up and shared through kopf's memo."""
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Final
 
 import kopf
 from lightkube import AsyncClient
 
 from caas_core.adapters.clients import BackendClients
+from caas_core.adapters.legal_hold_store import LegalHoldStore
+from caas_core.domain.naming import PLATFORM_DATABASE
+from caas_operator.events import EventPoster
+from caas_operator.planning import Capabilities
+from caas_operator.registry import Registry
 from caas_operator.settings import OperatorSettings
 
 FIELD_MANAGER: Final = "caas-operator"
 _MEMO_KEY: Final = "context"
 
 
+@dataclass(slots=True, kw_only=True)
+class CapabilityCache:
+    """Backend capabilities detected once per process (None until a detection succeeded)."""
+
+    kafka_authorizer: bool | None = None
+    mongo_users: bool | None = None
+
+    def snapshot(self) -> Capabilities:
+        """An immutable copy for planning."""
+        return Capabilities(kafka_authorizer=self.kafka_authorizer, mongo_users=self.mongo_users)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OperatorContext:
-    """Settings plus the Kubernetes and backend clients."""
+    """Settings, clients, the ownership registry, and per-tenant serialisation."""
 
     settings: OperatorSettings
     clients: BackendClients
     kube: AsyncClient
+    registry: Registry
+    holds: LegalHoldStore
+    events: EventPoster
+    capabilities: CapabilityCache = field(default_factory=CapabilityCache)
+    # kopf runs timers beside change handlers: one lock per tenant keeps reconciles of the same
+    # tenant in sequence; the semaphore bounds how many tenants are reconciled at once.
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
 
     @classmethod
     def open(cls, settings: OperatorSettings) -> "OperatorContext":
         """Create every client (lazily connecting; KUBECONFIG or in-cluster config)."""
+        clients = BackendClients.open(settings, app_name=FIELD_MANAGER)
+        kube = AsyncClient(field_manager=FIELD_MANAGER)
+        platform = clients.mongo[PLATFORM_DATABASE]
         return cls(
             settings=settings,
-            clients=BackendClients.open(settings, app_name=FIELD_MANAGER),
-            kube=AsyncClient(field_manager=FIELD_MANAGER),
+            clients=clients,
+            kube=kube,
+            registry=Registry(platform),
+            holds=LegalHoldStore(platform),
+            events=EventPoster(kube),
+            slots=asyncio.Semaphore(settings.max_concurrent_reconciles),
         )
 
+    def lock(self, tenant: str) -> asyncio.Lock:
+        """The tenant's lock (created on first use)."""
+        return self.locks.setdefault(tenant, asyncio.Lock())
+
+    def forget(self, tenant: str) -> None:
+        """Drop the lock of a deleted tenant."""
+        lock = self.locks.get(tenant)
+        if lock is not None and not lock.locked():
+            del self.locks[tenant]
+
     async def close(self) -> None:
-        """Release every connection."""
+        """Release every connection (queued events get a moment to go out)."""
+        await self.events.drain()
         await self.clients.close()
         await self.kube.close()
 

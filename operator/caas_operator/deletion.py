@@ -1,17 +1,36 @@
-"""Tear a tenant down according to its deletion policy."""
+"""Tear a tenant down according to its deletion policy, its legal holds, and what it owns."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from caas_core.adapters import kafka, mongo, redis
+from caas_core.domain.conditions import utc_now
+from caas_core.domain.kafka_acl import principal_of
 from caas_core.domain.naming import InvalidTenantNameError, tenant_names
 from caas_core.resources.tenant import DeletionPolicy, TenantSpec
 from caas_operator import kube
 from caas_operator.context import OperatorContext
-from caas_operator.planning import plan_deletion
+from caas_operator.planning import (
+    DeletionPlan,
+    ResourceKind,
+    listed_names,
+    owns_kubernetes_object,
+    plan_deletion,
+)
+from caas_operator.reconcile import is_paused
+from caas_operator.registry import Claims
+from caas_operator.status import (
+    EventSpec,
+    EventType,
+    deletion_status,
+    paused_status,
+    plan_events,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -24,27 +43,159 @@ def deletion_policy(spec: Mapping[str, Any]) -> DeletionPolicy:
         return DeletionPolicy.RETAIN
 
 
-async def finalize(context: OperatorContext, *, name: str, spec: Mapping[str, Any]) -> None:
-    """Revoke access (Redis user, namespace with its Secret); with Delete, drop the data too."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Teardown:
+    """What finalize did: done (the finalizer may go), or waiting, with status and events."""
+
+    done: bool
+    policy: DeletionPolicy
+    status: dict[str, Any] = field(default_factory=dict)
+    events: list[EventSpec] = field(default_factory=list)
+    waiting_for: str = ""
+
+
+async def finalize(
+    context: OperatorContext,
+    *,
+    name: str,
+    spec: Mapping[str, Any],
+    annotations: Mapping[str, str] | None,
+    old_status: Mapping[str, Any] | None,
+    generation: int | None,
+) -> Teardown:
+    """Revoke access (users, principal, namespace with its Secret); with Delete, drop the data.
+
+    Only objects registered to the tenant (or named in its status by an earlier operator) are
+    touched. Raises on backend failures, so the finalizer stays and kopf retries.
+    """
+    policy = deletion_policy(spec)
+    now = utc_now()
+    if is_paused(annotations):
+        status = paused_status(old_status, generation=generation, now=now)
+        return Teardown(
+            done=False,
+            policy=policy,
+            status=status,
+            events=plan_events(old_status, status),
+            waiting_for="paused: remove the annotation to let the teardown proceed",
+        )
     try:
         names = tenant_names(name)
     except InvalidTenantNameError:
-        return  # nothing was ever provisioned for an invalid name
-    policy = deletion_policy(spec)
-    plan = plan_deletion(names=names, policy=policy)
-    clients = context.clients
-    await redis.delete_acl_user(clients.redis, name=plan.redis_user)
-    if plan.database is not None:
-        await mongo.drop_database(clients.mongo, database=plan.database)
-    if plan.topic_prefix is not None:
-        timeout = context.settings.backend_timeout
-        topics = await kafka.list_topic_names(
-            clients.kafka, prefix=plan.topic_prefix, timeout=timeout
+        return Teardown(done=True, policy=policy)  # nothing was ever provisioned
+    claims = await context.registry.claims(name)
+    listed = listed_names(old_status)
+
+    def owned(kind: ResourceKind, object_name: str) -> bool:
+        return (kind, object_name) in claims or object_name in listed
+
+    revoked = await _revoke_access(context, names.tenant, claims=claims, owned=owned)
+    # The exact time, not the status' whole seconds: a hold placed a moment ago counts.
+    instant = datetime.now(UTC)
+    holds = (
+        await context.holds.active_for_tenant(name, now=instant)
+        if policy is DeletionPolicy.DELETE
+        else []
+    )
+    plan = plan_deletion(names=names, policy=policy, holds=holds, now=instant)
+    dropped = (
+        await _drop_data(context, plan, claims=claims, listed=listed) if plan.drop_data else []
+    )
+    namespace = await kube.read_namespace(context.kube, name=names.namespace)
+    # The namespace holds the credentials Secret; it goes with either policy.
+    if (
+        namespace is not None
+        and owns_kubernetes_object(namespace.labels, tenant=name)
+        and await kube.delete_namespace(context.kube, name=names.namespace)
+    ):
+        revoked.append(f"namespace {names.namespace} (with its credentials Secret)")
+    events = []
+    if revoked:
+        events.append(
+            EventSpec(
+                type=EventType.NORMAL,
+                reason="AccessRevoked",
+                message="deleted " + "; ".join(revoked),
+            )
         )
-        await kafka.delete_topics(clients.kafka, topics, timeout=timeout)
-    # The namespace holds the credentials; it goes with either policy.
-    await kube.delete_namespace(context.kube, name=plan.namespace)
+    if plan.blocked:
+        status = deletion_status(
+            old_status, blocked_message=plan.blocked_message(), generation=generation, now=now
+        )
+        return Teardown(
+            done=False,
+            policy=policy,
+            status=status,
+            events=events + plan_events(old_status, status),
+            waiting_for=plan.blocked_message(),
+        )
+    if dropped:
+        events.append(
+            EventSpec(type=EventType.NORMAL, reason="DataDeleted", message="; ".join(dropped))
+        )
+    elif policy is DeletionPolicy.RETAIN:
+        events.append(
+            EventSpec(
+                type=EventType.NORMAL,
+                reason="DataRetained",
+                message=f"deletionPolicy Retain: database {names.database} and topics under "
+                f"{names.topic_prefix} are kept; a new Tenant named {name} gets them back",
+            )
+        )
     logger.info(
         "tenant finalized",
-        extra={"tenant": name, "deletion_policy": policy.value},
+        extra={"tenant": name, "deletion_policy": policy.value, "dropped": dropped},
     )
+    return Teardown(done=True, policy=policy, events=events)
+
+
+async def _revoke_access(
+    context: OperatorContext,
+    tenant: str,
+    *,
+    claims: Claims,
+    owned: Callable[[ResourceKind, str], bool],
+) -> list[str]:
+    names = tenant_names(tenant)
+    clients, timeout = context.clients, context.settings.backend_timeout
+    registry = context.registry
+    revoked: list[str] = []
+    if owned(ResourceKind.REDIS_USER, names.redis_user):
+        if await redis.delete_acl_user(clients.redis, name=names.redis_user):
+            revoked.append(f"Redis user {names.redis_user}")
+        await registry.release(ResourceKind.REDIS_USER, [names.redis_user])
+    if owned(ResourceKind.KAFKA_USER, names.kafka_user):
+        principal = principal_of(names.kafka_user)
+        removed = await kafka.delete_principal_acls(clients.kafka, principal, timeout=timeout)
+        if await kafka.delete_scram_user(clients.kafka, names.kafka_user, timeout=timeout):
+            revoked.append(f"Kafka principal {principal} and its {removed} ACLs")
+        await registry.release(ResourceKind.KAFKA_USER, [names.kafka_user])
+    if (ResourceKind.MONGO_USER, names.mongo_user) in claims:
+        if await mongo.drop_user(clients.mongo, database=names.database, username=names.mongo_user):
+            revoked.append(f"MongoDB user {names.mongo_user}")
+        await registry.release(ResourceKind.MONGO_USER, [names.mongo_user])
+    return revoked
+
+
+async def _drop_data(
+    context: OperatorContext, plan: DeletionPlan, *, claims: Claims, listed: frozenset[str]
+) -> list[str]:
+    names = plan.names
+    clients, timeout = context.clients, context.settings.backend_timeout
+    registry = context.registry
+    dropped: list[str] = []
+    database = names.database
+    if (ResourceKind.MONGO_DATABASE, database) in claims or database in listed:
+        await mongo.drop_database(clients.mongo, database=database)
+        await registry.release(ResourceKind.MONGO_DATABASE, [database])
+        dropped.append(f"dropped database {database}")
+    # Registered topics, plus those an operator before the registry listed in the status.
+    topics = sorted(
+        {n for kind, n in claims if kind is ResourceKind.KAFKA_TOPIC}
+        | {n for n in listed if n.startswith(names.topic_prefix)}
+    )
+    if topics:
+        await kafka.delete_topics(clients.kafka, topics, timeout=timeout)
+        await registry.release(ResourceKind.KAFKA_TOPIC, topics)
+        dropped.append(f"deleted topics {', '.join(topics)}")
+    return dropped

@@ -1,23 +1,33 @@
 """kopf handlers for Tenant: thin wrappers around reconcile and finalize."""
 
+import logging
+import random
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
 import kopf
 
-from caas_core.crd.tenant import PLURAL, VERSION
+from caas_core.crd.tenant import KIND, PLURAL, VERSION
 from caas_core.domain.conditions import status_differs
 from caas_core.domain.naming import API_GROUP
-from caas_operator import context
-from caas_operator.deletion import finalize
-from caas_operator.kopf_settings import configure_kopf
+from caas_operator import context, metrics
+from caas_operator.deletion import Teardown, finalize
+from caas_operator.events import ObjectRef
+from caas_operator.kopf_settings import configure_kopf, legacy_annotations
 from caas_operator.outcomes import describe
-from caas_operator.planning import ready_change, retry_delay
+from caas_operator.planning import retry_delay
 from caas_operator.platform import ensure_platform
-from caas_operator.reconcile import ReconcileResult, reconcile
+from caas_operator.reconcile import API_VERSION, ReconcileResult, reconcile
 from caas_operator.settings import resync_interval
+from caas_operator.status import EventSpec
+
+logger = logging.getLogger(__name__)
 
 RESYNC_SECONDS: Final = resync_interval()
+# How long a Delete blocked by a legal hold (or a pause) waits before looking again.
+HOLD_RECHECK_SECONDS: Final = 60.0
+PAUSE_RECHECK_SECONDS: Final = 10.0
 
 
 @kopf.on.startup()
@@ -45,10 +55,15 @@ async def stop(*, memo: kopf.Memo, **_: Any) -> None:
     await context.close(memo)
 
 
+def _first_check(**_: Any) -> float:
+    # Spread the drift checks of many tenants instead of running them all at once.
+    return RESYNC_SECONDS * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
 @kopf.on.resume(API_GROUP, VERSION, PLURAL)
 @kopf.on.create(API_GROUP, VERSION, PLURAL)
-@kopf.on.update(API_GROUP, VERSION, PLURAL, field="spec")
-@kopf.timer(API_GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+# No field filter: the pause annotation is part of what must trigger a reconcile.
+@kopf.on.update(API_GROUP, VERSION, PLURAL)
 async def reconcile_tenant(
     *,
     name: str,
@@ -59,52 +74,182 @@ async def reconcile_tenant(
     body: kopf.Body,
     patch: kopf.Patch,
     memo: kopf.Memo,
-    retry: int = 0,  # kopf passes it to timers too, but their protocol does not declare it
+    retry: int,
     **_: Any,
 ) -> None:
     """Converge the tenant's backends and publish the outcome in its status."""
-    result = await reconcile(
-        context.load(memo),
-        name=name,
-        uid=uid,
-        spec=spec,
-        old_status=status,
-        generation=meta.get("generation"),
+    for key in legacy_annotations(dict(meta.annotations)):
+        patch.metadata.annotations[key] = None
+    result = await _reconcile(
+        memo, trigger="change", name=name, uid=uid, spec=spec, status=status, meta=meta
     )
-    _publish(result, body=body, old_status=status, patch=patch, retry=retry)
-
-
-@kopf.on.delete(API_GROUP, VERSION, PLURAL)
-async def delete_tenant(
-    *, name: str, spec: kopf.Spec, memo: kopf.Memo, retry: int, logger: kopf.Logger, **_: Any
-) -> None:
-    """Revoke the tenant's access, and drop its data when the policy says Delete."""
-    try:
-        await finalize(context.load(memo), name=name, spec=spec)
-    except Exception as exc:  # keep the finalizer and retry; never leave access behind
-        raise kopf.TemporaryError(
-            f"tenant teardown failed: {describe(exc)}", delay=retry_delay(retry)
-        ) from exc
-    logger.info("Tenant access revoked")
-
-
-def _publish(
-    result: ReconcileResult,
-    *,
-    body: kopf.Body,
-    old_status: Mapping[str, Any],
-    patch: kopf.Patch,
-    retry: int,
-) -> None:
-    # Status is written only when it changes, so converged tenants cause no API writes.
-    if status_differs(old_status, result.status):
-        patch.status.update(result.status)
-    # One Event per Ready transition, not one per retry: events are for humans.
-    change = ready_change(old_status, result.status)
-    if change is not None:
-        post = kopf.info if change.ready else kopf.warn
-        post(body, reason=change.reason, message=change.message)
+    _publish(memo, result, uid=uid, name=name, old_status=status, patch=patch)
     if result.permanent_error is not None:
         raise kopf.PermanentError(result.permanent_error)
     if result.retry:
         raise kopf.TemporaryError(result.summary, delay=retry_delay(retry))
+
+
+@kopf.timer(API_GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=_first_check)
+async def resync_tenant(
+    *,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """Re-check every backend and correct drift (level-triggered; quiet when converged)."""
+    if meta.get("deletionTimestamp"):
+        return  # the deletion handler owns the tenant now
+    result = await _reconcile(
+        memo, trigger="timer", name=name, uid=uid, spec=spec, status=status, meta=meta
+    )
+    _publish(memo, result, uid=uid, name=name, old_status=status, patch=patch)
+    # Never a PermanentError here: it would stop the timer for good, and a later fix of the
+    # spec must be picked up. Retryable failures are retried at the next interval.
+
+
+async def _reconcile(
+    memo: kopf.Memo,
+    *,
+    trigger: str,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+) -> ReconcileResult:
+    opened = context.load(memo)
+    started = time.perf_counter()
+    async with opened.slots, opened.lock(name):
+        metrics.IN_PROGRESS.labels(kind=KIND).inc()
+        try:
+            result = await reconcile(
+                opened,
+                name=name,
+                uid=uid,
+                spec=spec,
+                annotations=dict(meta.annotations),
+                old_status=status,
+                generation=meta.get("generation"),
+            )
+        finally:
+            metrics.IN_PROGRESS.labels(kind=KIND).dec()
+    elapsed = time.perf_counter() - started
+    outcome = (
+        "paused"
+        if result.paused
+        else "invalid"
+        if result.permanent_error
+        else "success"
+        if result.ready
+        else "error"
+    )
+    metrics.RECONCILES.labels(kind=KIND, trigger=trigger, result=outcome).inc()
+    metrics.RECONCILE_SECONDS.labels(kind=KIND, trigger=trigger).observe(elapsed)
+    for failed in (o for o in result.outcomes if not o.ok):
+        metrics.STEP_ERRORS.labels(condition=failed.condition, reason=failed.reason).inc()
+    for finding in result.findings:
+        action = "Corrected" if finding.corrected else "Reported"
+        metrics.DRIFTS.labels(backend=finding.backend.value, action=action).inc()
+    if not result.paused:
+        metrics.record_ready(name, result.ready)
+    log = logger.info if result.events or not result.ready else logger.debug
+    log(
+        "tenant reconciled",
+        extra={
+            "tenant": name,
+            "trigger": trigger,
+            "result": outcome,
+            "duration_ms": round(elapsed * 1000, 1),
+            "summary": result.summary,
+            "drift": [f.describe() for f in result.findings],
+        },
+    )
+    return result
+
+
+def _post(memo: kopf.Memo, events: list[EventSpec], *, uid: str, name: str) -> None:
+    ref = ObjectRef(api_version=API_VERSION, kind=KIND, name=name, uid=uid)
+    poster = context.load(memo).events
+    for event in events:
+        poster.post(ref, type=event.type.value, reason=event.reason, message=event.message)
+
+
+def _publish(
+    memo: kopf.Memo,
+    result: ReconcileResult,
+    *,
+    uid: str,
+    name: str,
+    old_status: Mapping[str, Any],
+    patch: kopf.Patch,
+) -> None:
+    # Status is written only when it changes, so converged tenants cause no API writes.
+    if status_differs(old_status, result.status):
+        patch.status.update(result.status)
+    _post(memo, result.events, uid=uid, name=name)
+
+
+@kopf.on.delete(API_GROUP, VERSION, PLURAL)
+async def delete_tenant(
+    *,
+    name: str,
+    uid: str,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    meta: kopf.Meta,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    retry: int,
+    **_: Any,
+) -> None:
+    """Revoke the tenant's access, and drop its data when the policy says Delete."""
+    opened = context.load(memo)
+    try:
+        async with opened.lock(name):
+            teardown = await finalize(
+                opened,
+                name=name,
+                spec=spec,
+                annotations=dict(meta.annotations),
+                old_status=status,
+                generation=meta.get("generation"),
+            )
+    except Exception as exc:  # keep the finalizer and retry; never leave access behind
+        metrics.DELETIONS.labels(policy=spec.get("deletionPolicy", "Retain"), result="error").inc()
+        raise kopf.TemporaryError(
+            f"tenant teardown failed: {describe(exc)}", delay=retry_delay(retry)
+        ) from exc
+    _finish(memo, teardown, uid=uid, name=name, old_status=status, patch=patch)
+    opened.forget(name)
+
+
+def _finish(
+    memo: kopf.Memo,
+    teardown: Teardown,
+    *,
+    uid: str,
+    name: str,
+    old_status: Mapping[str, Any],
+    patch: kopf.Patch,
+) -> None:
+    if teardown.status and status_differs(old_status, teardown.status):
+        patch.status.update(teardown.status)
+    _post(memo, teardown.events, uid=uid, name=name)
+    if teardown.done:
+        metrics.DELETIONS.labels(policy=teardown.policy.value, result="done").inc()
+        metrics.record_ready(name, None)
+        logger.info("tenant deleted", extra={"tenant": name, "policy": teardown.policy.value})
+        return
+    paused = teardown.waiting_for.startswith("paused")
+    metrics.DELETIONS.labels(
+        policy=teardown.policy.value, result="paused" if paused else "blocked"
+    ).inc()
+    raise kopf.TemporaryError(
+        teardown.waiting_for, delay=PAUSE_RECHECK_SECONDS if paused else HOLD_RECHECK_SECONDS
+    )

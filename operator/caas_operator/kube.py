@@ -2,7 +2,7 @@
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from lightkube import ApiError, AsyncClient
@@ -34,17 +34,52 @@ class Owner:
         )
 
 
-async def read_secret_data(
-    client: AsyncClient, *, namespace: str, name: str
-) -> dict[str, str] | None:
-    """Decoded data of the Secret, or None when it (or its namespace) does not exist."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ObjectState:
+    """What the reconcile needs to know about an existing namespace or Secret."""
+
+    labels: Mapping[str, str]
+    owner_uids: frozenset[str]
+    terminating: bool = False
+    # repr=False: a Secret's decoded data holds passwords.
+    data: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def _owner_uids(meta: ObjectMeta | None) -> frozenset[str]:
+    refs = (meta.ownerReferences if meta else None) or []
+    return frozenset(r.uid for r in refs if r.controller)
+
+
+async def read_namespace(client: AsyncClient, *, name: str) -> ObjectState | None:
+    """The namespace's labels, controller and phase; None when it does not exist."""
+    try:
+        namespace = await client.get(Namespace, name=name)
+    except ApiError as exc:
+        if exc.status.code == _NOT_FOUND:
+            return None
+        raise
+    meta = namespace.metadata
+    return ObjectState(
+        labels=dict((meta.labels if meta else None) or {}),
+        owner_uids=_owner_uids(meta),
+        terminating=bool(meta and meta.deletionTimestamp),
+    )
+
+
+async def read_secret(client: AsyncClient, *, namespace: str, name: str) -> ObjectState | None:
+    """The Secret's labels, controller and decoded data; None when it (or its namespace) is gone."""
     try:
         secret = await client.get(Secret, name=name, namespace=namespace)
     except ApiError as exc:
         if exc.status.code == _NOT_FOUND:
             return None
         raise
-    return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
+    meta = secret.metadata
+    return ObjectState(
+        labels=dict((meta.labels if meta else None) or {}),
+        owner_uids=_owner_uids(meta),
+        data={k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()},
+    )
 
 
 async def apply_namespace(

@@ -9,7 +9,9 @@ from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from caas_operator.planning import KAFKA_READY, MONGO_READY, READY, REDIS_READY, StepOutcome
+from caas_operator.planning import KAFKA_READY, MONGO_READY, READY, REDIS_READY
+from caas_operator.registry import ClaimConflictError
+from caas_operator.status import StepOutcome
 
 MESSAGE_MAX_LENGTH: Final = 500
 
@@ -40,6 +42,15 @@ def describe(exc: BaseException) -> str:
 
 def failure(condition: str, exc: BaseException) -> StepOutcome:
     """The outcome of a step that raised."""
+    if isinstance(exc, ClaimConflictError):
+        # Registered to another tenant: retrying cannot help, a human must sort it out.
+        return StepOutcome(
+            condition=condition,
+            ok=False,
+            reason="NotOwned",
+            message=describe(exc),
+            retryable=False,
+        )
     unreachable, other = _REASONS[condition]
     reason = unreachable if isinstance(exc, _UNREACHABLE) else other
     return StepOutcome(condition=condition, ok=False, reason=reason, message=describe(exc))

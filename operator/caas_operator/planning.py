@@ -1,32 +1,32 @@
-"""Pure reconcile logic: what a tenant needs, and the status that follows from what happened."""
+"""Pure reconcile logic: what a tenant needs, who owns what, and what deletion may remove."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from caas_core.domain.collections import TENANT_COLLECTIONS, CollectionSpec
-from caas_core.domain.conditions import (
-    ConditionStatus,
-    DesiredCondition,
-    dump_conditions,
-    find_condition,
-    parse_conditions,
-    set_conditions,
-)
-from caas_core.domain.naming import TenantNames
-from caas_core.domain.redis_acl import AclUserSpec
+from caas_core.domain.collections import TENANT_COLLECTIONS, CollectionSpec, IndexSpec
+from caas_core.domain.conditions import ConditionStatus, parse_conditions
+from caas_core.domain.kafka_acl import SCRAM_MECHANISM, AclRule, tenant_acls
+from caas_core.domain.legal_holds import LegalHold, blocking_tenant_deletion
+from caas_core.domain.naming import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL, TenantNames
+from caas_core.domain.redis_acl import AclUserSpec, categories_rules
 from caas_core.domain.topics import TopicSpec, topic_config
-from caas_core.resources.tenant import DeletionPolicy, TenantSpec
+from caas_core.resources.tenant import DeletionPolicy, MongoSpec, TenantSpec
 
 READY: Final = "Ready"
+SYNCED: Final = "Synced"
 MONGO_READY: Final = "MongoReady"
 KAFKA_READY: Final = "KafkaReady"
 REDIS_READY: Final = "RedisReady"
 # Reported in this order, after Kubernetes steps; the first failure names the Ready reason.
 BACKEND_CONDITIONS: Final = (MONGO_READY, KAFKA_READY, REDIS_READY)
 PROVISIONED: Final = "Provisioned"
+
+RETRY_BASE_SECONDS: Final = 5.0
+RETRY_MAX_SECONDS: Final = 300.0
+_RETRY_MAX_EXPONENT: Final = 16  # keeps 2**retry finite however long an outage lasts
 
 
 class CredentialKey(StrEnum):
@@ -36,51 +36,109 @@ class CredentialKey(StrEnum):
     REDIS_PASSWORD = "redisPassword"  # noqa: S105 - a key name, not a password
     REDIS_KEY_PREFIX = "redisKeyPrefix"
     MONGODB_DATABASE = "mongodbDatabase"
+    MONGODB_USERNAME = "mongodbUsername"
+    MONGODB_PASSWORD = "mongodbPassword"  # noqa: S105 - a key name, not a password
     KAFKA_TOPIC_PREFIX = "kafkaTopicPrefix"
+    KAFKA_USERNAME = "kafkaUsername"
+    KAFKA_PASSWORD = "kafkaPassword"  # noqa: S105 - a key name, not a password
+    KAFKA_SASL_MECHANISM = "kafkaSaslMechanism"
+    KAFKA_BOOTSTRAP_SERVERS = "kafkaBootstrapServers"
 
 
-RETRY_BASE_SECONDS: Final = 5.0
-RETRY_MAX_SECONDS: Final = 300.0
-_RETRY_MAX_EXPONENT: Final = 16  # keeps 2**retry finite however long an outage lasts
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capabilities:
+    """What the backends support, as last detected (None: not known yet)."""
+
+    kafka_authorizer: bool | None = None
+    mongo_users: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Credentials:
+    """Passwords of the tenant's identities; each is generated once, then read from the Secret."""
+
+    redis: str = field(repr=False)
+    kafka: str | None = field(default=None, repr=False)
+    mongo: str | None = field(default=None, repr=False)
+
+
+def credentials_from(
+    stored: Mapping[str, str] | None,
+    *,
+    capabilities: Capabilities,
+    generate: Callable[[], str],
+) -> Credentials:
+    """Reuse stored passwords (re-reconciling never rotates them); generate the missing ones.
+
+    Kafka and MongoDB passwords exist only where the backend manages identities (or a Secret
+    already holds one: a capability not detected yet must not take credentials away).
+    """
+    data = stored or {}
+
+    def keep_or_new(key: CredentialKey, wanted: bool | None) -> str | None:
+        existing = data.get(key.value) or None
+        if existing is not None:
+            return existing
+        return generate() if wanted else None
+
+    return Credentials(
+        redis=keep_or_new(CredentialKey.REDIS_PASSWORD, wanted=True) or generate(),
+        kafka=keep_or_new(CredentialKey.KAFKA_PASSWORD, capabilities.kafka_authorizer),
+        mongo=keep_or_new(CredentialKey.MONGODB_PASSWORD, capabilities.mongo_users),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TenantPlan:
-    """Everything a tenant should have, derived from its name and spec alone."""
+    """Everything a tenant should have, derived from its name, spec and credentials alone."""
 
     names: TenantNames
     collections: tuple[CollectionSpec, ...]
     topics: tuple[TopicSpec, ...]
     redis_user: AclUserSpec
-    # repr=False: plans get logged and printed in test failures; the password must not.
+    kafka_acls: frozenset[AclRule]
+    deletion_policy: DeletionPolicy
+    labels: Mapping[str, str]
+    # repr=False: plans get logged and printed in test failures; passwords must not.
+    credentials: Credentials = field(repr=False)
     secret_data: Mapping[str, str] = field(repr=False)
-    redis_password: str = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepOutcome:
-    """The result of provisioning one backend, as a condition will report it."""
+def tenant_collections(mongo: MongoSpec) -> tuple[CollectionSpec, ...]:
+    """The platform's tenant collections, extended (never narrowed) by the spec's."""
+    extra = {c.name: c for c in mongo.collections}
 
-    condition: str
-    ok: bool
-    reason: str
-    message: str
-    # False when retrying cannot help (a drift only a human can resolve).
-    retryable: bool = True
+    def indexes_of(name: str) -> tuple[IndexSpec, ...]:
+        spec = extra.get(name)
+        if spec is None:
+            return ()
+        return tuple(
+            IndexSpec(
+                name=i.name, keys=tuple((k.field, int(k.order)) for k in i.keys), unique=i.unique
+            )
+            for i in spec.indexes
+        )
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeletionPlan:
-    """What to remove when a tenant goes away."""
-
-    redis_user: str
-    namespace: str
-    database: str | None
-    topic_prefix: str | None
+    defaults = tuple(
+        CollectionSpec(name=c.name, indexes=(*c.indexes, *indexes_of(c.name)))
+        for c in TENANT_COLLECTIONS
+    )
+    default_names = {c.name for c in TENANT_COLLECTIONS}
+    added = tuple(
+        CollectionSpec(name=name, indexes=indexes_of(name))
+        for name in extra
+        if name not in default_names
+    )
+    return defaults + added
 
 
 def plan_tenant(
-    *, names: TenantNames, spec: TenantSpec, password: str, replication_factor: int
+    *,
+    names: TenantNames,
+    spec: TenantSpec,
+    credentials: Credentials,
+    replication_factor: int,
+    kafka_sasl_bootstrap: str | None = None,
 ) -> TenantPlan:
     """The desired state of every backend for one tenant."""
     topics = tuple(
@@ -97,132 +155,144 @@ def plan_tenant(
         for t in spec.kafka.topics
     )
     redis_prefix = names.redis_key_pattern.removesuffix("*")
+    secret: dict[str, str] = {
+        CredentialKey.REDIS_USERNAME.value: names.redis_user,
+        CredentialKey.REDIS_PASSWORD.value: credentials.redis,
+        CredentialKey.REDIS_KEY_PREFIX.value: redis_prefix,
+        CredentialKey.MONGODB_DATABASE.value: names.database,
+        CredentialKey.KAFKA_TOPIC_PREFIX.value: names.topic_prefix,
+    }
+    if credentials.kafka is not None:
+        secret |= {
+            CredentialKey.KAFKA_USERNAME.value: names.kafka_user,
+            CredentialKey.KAFKA_PASSWORD.value: credentials.kafka,
+            CredentialKey.KAFKA_SASL_MECHANISM.value: SCRAM_MECHANISM,
+        }
+        if kafka_sasl_bootstrap:
+            secret[CredentialKey.KAFKA_BOOTSTRAP_SERVERS.value] = kafka_sasl_bootstrap
+    if credentials.mongo is not None:
+        secret |= {
+            CredentialKey.MONGODB_USERNAME.value: names.mongo_user,
+            CredentialKey.MONGODB_PASSWORD.value: credentials.mongo,
+        }
     return TenantPlan(
         names=names,
-        collections=TENANT_COLLECTIONS,
+        collections=tenant_collections(spec.mongo),
         topics=topics,
         redis_user=AclUserSpec(
             name=names.redis_user,
             key_pattern=names.redis_key_pattern,
             channel_pattern=names.redis_channel_pattern,
+            categories=categories_rules([c.value for c in spec.redis.allowed_categories]),
         ),
-        secret_data={
-            CredentialKey.REDIS_USERNAME.value: names.redis_user,
-            CredentialKey.REDIS_PASSWORD.value: password,
-            CredentialKey.REDIS_KEY_PREFIX.value: redis_prefix,
-            CredentialKey.MONGODB_DATABASE.value: names.database,
-            CredentialKey.KAFKA_TOPIC_PREFIX.value: names.topic_prefix,
-        },
-        redis_password=password,
+        kafka_acls=tenant_acls(username=names.kafka_user, prefix=names.topic_prefix),
+        deletion_policy=spec.deletion_policy,
+        labels=names.labels(),
+        credentials=credentials,
+        secret_data=secret,
     )
 
 
-def plan_deletion(*, names: TenantNames, policy: DeletionPolicy) -> DeletionPlan:
-    """Retain revokes access only; Delete also drops the database and every tenant topic."""
-    drop = policy is DeletionPolicy.DELETE
-    return DeletionPlan(
-        redis_user=names.redis_user,
-        namespace=names.namespace,
-        database=names.database if drop else None,
-        topic_prefix=names.topic_prefix if drop else None,
+# --- ownership ---------------------------------------------------------------------------------
+
+
+class ResourceKind(StrEnum):
+    """Kinds of backend objects in the ownership registry."""
+
+    MONGO_DATABASE = "mongo-database"
+    MONGO_USER = "mongo-user"
+    KAFKA_TOPIC = "kafka-topic"
+    KAFKA_USER = "kafka-user"
+    REDIS_USER = "redis-user"
+
+
+class Ownership(StrEnum):
+    """What the operator may do with a backend object."""
+
+    MANAGED = "Managed"  # registered to this tenant
+    CLAIM = "Claim"  # absent: register, then create it
+    ADOPT = "Adopt"  # made by an operator version before the registry (the status names it)
+    FOREIGN = "Foreign"  # exists and is not ours: never touched
+
+
+def decide_ownership(*, claimed: bool, exists: bool, listed_in_status: bool) -> Ownership:
+    """Registry first; an object nobody registered is ours only if absent or in our own status."""
+    if claimed:
+        return Ownership.MANAGED
+    if not exists:
+        return Ownership.CLAIM
+    if listed_in_status:
+        return Ownership.ADOPT
+    return Ownership.FOREIGN
+
+
+def owns_kubernetes_object(labels: Mapping[str, str] | None, *, tenant: str) -> bool:
+    """A namespace or Secret is ours when it carries our managed-by and tenant labels."""
+    found = labels or {}
+    return found.get(MANAGED_BY_LABEL) == MANAGED_BY and found.get(TENANT_LABEL) == tenant
+
+
+def listed_names(old_status: Mapping[str, Any] | None) -> frozenset[str]:
+    """Backend names the operator itself wrote into the status (proof of earlier ownership)."""
+    status = old_status or {}
+    names = {status.get(k) for k in ("namespace", "database", "redisUser", "kafkaUser")}
+    topics = status.get("topics") or []
+    return frozenset(n for n in (*names, *topics) if isinstance(n, str))
+
+
+def steady_conditions(
+    old_status: Mapping[str, Any] | None, generation: int | None
+) -> frozenset[str]:
+    """Conditions that were True for this very generation: any change found there is drift."""
+    conditions = parse_conditions((old_status or {}).get("conditions"))
+    return frozenset(
+        c.type
+        for c in conditions
+        if c.status is ConditionStatus.TRUE
+        and generation is not None
+        and c.observed_generation == generation
     )
 
 
-def existing_password(secret_data: Mapping[str, str] | None) -> str | None:
-    """The Redis password already stored in the Secret, so a re-reconcile does not rotate it."""
-    if not secret_data:
-        return None
-    return secret_data.get(CredentialKey.REDIS_PASSWORD) or None
-
-
-def desired_conditions(outcomes: Sequence[StepOutcome]) -> tuple[DesiredCondition, ...]:
-    """Per-backend conditions plus Ready, whose reason is the first failure's (or Provisioned)."""
-    by_type = {o.condition: o for o in outcomes}
-    # Steps that report straight into Ready (Kubernetes, reading state) come first: the
-    # backends depend on them, so their failure is the one to explain.
-    ordered = [o for o in outcomes if o.condition not in BACKEND_CONDITIONS]
-    ordered += [by_type[c] for c in BACKEND_CONDITIONS if c in by_type]
-    backend = [
-        DesiredCondition(
-            type=o.condition,
-            status=ConditionStatus.TRUE if o.ok else ConditionStatus.FALSE,
-            reason=o.reason,
-            message=o.message,
-        )
-        for o in ordered
-        if o.condition != READY
-    ]
-    failed = next((o for o in ordered if not o.ok), None)
-    if failed is None:
-        ready = DesiredCondition(
-            type=READY,
-            status=ConditionStatus.TRUE,
-            reason=PROVISIONED,
-            message="Namespace, credentials, database, topics and Redis user are in place",
-        )
-    else:
-        label = "" if failed.condition == READY else f"{failed.condition}: "
-        ready = DesiredCondition(
-            type=READY,
-            status=ConditionStatus.FALSE,
-            reason=failed.reason,
-            message=f"{label}{failed.message}",
-        )
-    return (ready, *backend)
-
-
-def tenant_status(
-    *,
-    old_status: Mapping[str, Any] | None,
-    outcomes: Sequence[StepOutcome],
-    generation: int | None,
-    now: datetime,
-    names: TenantNames | None = None,
-    topics: Sequence[str] = (),
-) -> dict[str, Any]:
-    """The status to write: conditions merged with the old ones, plus the provisioned names."""
-    old_conditions = parse_conditions((old_status or {}).get("conditions"))
-    conditions = set_conditions(
-        old_conditions, desired_conditions(outcomes), observed_generation=generation, now=now
-    )
-    status: dict[str, Any] = {"conditions": dump_conditions(conditions)}
-    if generation is not None:
-        status["observedGeneration"] = generation
-    if names is not None:
-        status |= {
-            "namespace": names.namespace,
-            "database": names.database,
-            "redisUser": names.redis_user,
-            "topics": list(topics),
-        }
-    return status
+# --- deletion ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ReadyChange:
-    """A change of the Ready condition worth announcing as a Kubernetes Event."""
+class DeletionPlan:
+    """What to remove when a tenant goes away: access always, data only with Delete and no hold."""
 
-    ready: bool
-    reason: str
-    message: str
+    names: TenantNames
+    drop_data: bool
+    blocking_holds: tuple[LegalHold, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        """True when the policy says Delete but a legal hold forbids dropping the data."""
+        return bool(self.blocking_holds)
+
+    def blocked_message(self) -> str:
+        """Which holds block deletion, for the condition and the event."""
+        holds = ", ".join(f"{h.hold_id} ({h.reason})" for h in self.blocking_holds)
+        return (
+            f"deletionPolicy Delete is blocked by active legal hold(s) {holds}: access is "
+            "revoked and the data kept; the Tenant is removed once the holds are released"
+        )
 
 
-def ready_change(
-    old_status: Mapping[str, Any] | None, new_status: Mapping[str, Any]
-) -> ReadyChange | None:
-    """The Ready condition's new state if its status or reason changed, else None."""
-    old = find_condition(parse_conditions((old_status or {}).get("conditions")), READY)
-    new = find_condition(parse_conditions(new_status.get("conditions")), READY)
-    if new is None or (old is not None and (old.status, old.reason) == (new.status, new.reason)):
-        return None
-    return ReadyChange(
-        ready=new.status is ConditionStatus.TRUE, reason=new.reason, message=new.message
-    )
-
-
-def needs_retry(outcomes: Sequence[StepOutcome]) -> bool:
-    """Whether any failure is worth retrying."""
-    return any(not o.ok and o.retryable for o in outcomes)
+def plan_deletion(
+    *,
+    names: TenantNames,
+    policy: DeletionPolicy,
+    holds: Sequence[LegalHold] = (),
+    now: datetime | None = None,
+) -> DeletionPlan:
+    """Retain revokes access only; Delete also drops the data unless a legal hold is active."""
+    if policy is not DeletionPolicy.DELETE:
+        return DeletionPlan(names=names, drop_data=False)
+    blocking = blocking_tenant_deletion(holds, now=now) if now is not None else tuple(holds)
+    if blocking:
+        return DeletionPlan(names=names, drop_data=False, blocking_holds=blocking)
+    return DeletionPlan(names=names, drop_data=True)
 
 
 def retry_delay(retry: int) -> float:

@@ -28,6 +28,8 @@ async def ensure_platform(context: OperatorContext) -> None:
     # the platform still works, so they are reported rather than fatal.
     for drift in report.drifts:
         logger.warning("platform topic drift", extra={"drift": drift.describe()})
+    # Deletion looks legal holds up by tenant.
+    await context.holds.ensure_indexes()
     logger.info(
         "platform resources ensured",
         extra={"database": PLATFORM_DATABASE, "topics": [t.name for t in topics]},

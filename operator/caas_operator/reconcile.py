@@ -3,27 +3,43 @@
 import asyncio
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from pydantic import ValidationError
 
 from caas_core.crd.tenant import KIND, VERSION
 from caas_core.domain.conditions import utc_now
-from caas_core.domain.naming import API_GROUP, InvalidTenantNameError, tenant_names
+from caas_core.domain.naming import (
+    API_GROUP,
+    PAUSED_ANNOTATION,
+    InvalidTenantNameError,
+    tenant_names,
+)
 from caas_core.resources.tenant import TenantSpec
 from caas_core.settings import describe_validation_error
 from caas_operator import kube
-from caas_operator.apply import apply_plan
+from caas_operator.apply import Run, apply_plan
 from caas_operator.context import OperatorContext
 from caas_operator.gather import gather
 from caas_operator.outcomes import failure
 from caas_operator.planning import (
     READY,
-    StepOutcome,
-    existing_password,
-    needs_retry,
+    credentials_from,
+    listed_names,
+    owns_kubernetes_object,
     plan_tenant,
+    steady_conditions,
+)
+from caas_operator.status import (
+    EventSpec,
+    Finding,
+    StepOutcome,
+    invalid_status,
+    needs_retry,
+    paused_status,
+    plan_events,
+    summary,
     tenant_status,
 )
 
@@ -31,15 +47,28 @@ PASSWORD_BYTES: Final = 32
 API_VERSION: Final = f"{API_GROUP}/{VERSION}"
 
 
+def is_paused(annotations: Mapping[str, str] | None) -> bool:
+    """Whether the pause annotation is set to true."""
+    return (annotations or {}).get(PAUSED_ANNOTATION, "").strip().lower() == "true"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconcileResult:
-    """The status to write and whether (and how) the handler should fail."""
+    """The status to write, the events to post, and whether (and how) the handler should fail."""
 
     status: dict[str, Any]
     ready: bool
     retry: bool = False
     permanent_error: str | None = None
+    paused: bool = False
     summary: str = ""
+    events: list[EventSpec] = field(default_factory=list)
+    outcomes: list[StepOutcome] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every drift found."""
+        return [f for o in self.outcomes for f in o.findings]
 
 
 async def reconcile(
@@ -48,10 +77,20 @@ async def reconcile(
     name: str,
     uid: str,
     spec: Mapping[str, Any],
+    annotations: Mapping[str, str] | None,
     old_status: Mapping[str, Any] | None,
     generation: int | None,
 ) -> ReconcileResult:
     """Converge every backend of one tenant; never raises for backend failures."""
+    now = utc_now()
+    if is_paused(annotations):
+        status = paused_status(old_status, generation=generation, now=now)
+        return ReconcileResult(
+            status=status,
+            ready=False,
+            paused=True,
+            events=plan_events(old_status, status),
+        )
     try:
         names = tenant_names(name)
         tenant_spec = TenantSpec.model_validate(dict(spec))
@@ -66,41 +105,75 @@ async def reconcile(
     except Exception as exc:  # reads failing is a condition to report, like any other step
         outcome = failure(READY, exc)
         status = tenant_status(
-            old_status=old_status, outcomes=[outcome], generation=generation, now=utc_now()
+            old_status=old_status, outcomes=[outcome], generation=generation, now=now
         )
-        return ReconcileResult(status=status, ready=False, retry=True, summary=outcome.message)
-    # A password already in the Secret is reused, so re-reconciling never rotates it.
-    password = existing_password(observed.credentials) or secrets.token_urlsafe(PASSWORD_BYTES)
+        return ReconcileResult(
+            status=status,
+            ready=False,
+            retry=True,
+            summary=outcome.message,
+            events=plan_events(old_status, status, [outcome]),
+            outcomes=[outcome],
+        )
+    # Passwords already in our Secret are reused, so re-reconciling never rotates them; a
+    # Secret that is not ours is never read from.
+    secret = observed.secret
+    stored = (
+        secret.data
+        if secret is not None and owns_kubernetes_object(secret.labels, tenant=name)
+        else None
+    )
+    credentials = credentials_from(
+        stored,
+        capabilities=context.capabilities.snapshot(),
+        generate=lambda: secrets.token_urlsafe(PASSWORD_BYTES),
+    )
     plan = plan_tenant(
         names=names,
         spec=tenant_spec,
-        password=password,
+        credentials=credentials,
         replication_factor=context.settings.kafka_replication_factor,
+        kafka_sasl_bootstrap=context.settings.kafka_sasl_bootstrap_servers,
     )
-    owner = kube.Owner(api_version=API_VERSION, kind=KIND, name=name, uid=uid)
-    outcomes = await apply_plan(context, plan, owner=owner)
+    run = Run(
+        context=context,
+        plan=plan,
+        observed=observed,
+        owner=kube.Owner(api_version=API_VERSION, kind=KIND, name=name, uid=uid),
+        steady=steady_conditions(old_status, generation),
+        listed=listed_names(old_status),
+        now=now,
+    )
+    applied = await apply_plan(run)
     status = tenant_status(
         old_status=old_status,
-        outcomes=outcomes,
+        outcomes=applied.outcomes,
         generation=generation,
-        now=utc_now(),
+        now=now,
         names=names,
-        topics=[t.name for t in plan.topics],
+        topics=applied.topics,
+        kafka_user=applied.kafka_user,
     )
-    failed = [o for o in outcomes if not o.ok]
+    failed = [o for o in applied.outcomes if not o.ok]
     return ReconcileResult(
         status=status,
         ready=not failed,
-        retry=needs_retry(outcomes),
-        summary="; ".join(f"{o.condition}: {o.reason}: {o.message}" for o in failed),
+        retry=needs_retry(applied.outcomes),
+        summary=summary(applied.outcomes),
+        events=plan_events(old_status, status, applied.outcomes),
+        outcomes=applied.outcomes,
     )
 
 
 def _invalid(
     old_status: Mapping[str, Any] | None, generation: int | None, *, reason: str, message: str
 ) -> ReconcileResult:
-    outcome = StepOutcome(condition=READY, ok=False, reason=reason, message=message)
-    status = tenant_status(
-        old_status=old_status, outcomes=[outcome], generation=generation, now=utc_now()
+    status = invalid_status(
+        old_status, reason=reason, message=message, generation=generation, now=utc_now()
     )
-    return ReconcileResult(status=status, ready=False, permanent_error=f"{reason}: {message}")
+    return ReconcileResult(
+        status=status,
+        ready=False,
+        permanent_error=f"{reason}: {message}",
+        events=plan_events(old_status, status),
+    )

@@ -43,6 +43,30 @@ class OperatorSettings(BackendSettings):
         validation_alias="CAAS_OPERATOR_LIVENESS_ENDPOINT",
         description="kopf liveness endpoint, e.g. http://127.0.0.1:8080/healthz (off if unset).",
     )
+    kafka_sasl_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias="KAFKA_SASL_BOOTSTRAP_SERVERS",
+        description="Where tenants' SCRAM principals connect; written into credentials Secrets.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        validation_alias="CAAS_OPERATOR_METRICS_PORT",
+        description="Port of the Prometheus /metrics endpoint (off if unset).",
+    )
+    metrics_address: str = Field(
+        default="127.0.0.1",
+        validation_alias="CAAS_OPERATOR_METRICS_ADDRESS",
+        description="Address the metrics endpoint binds (0.0.0.0 in a pod).",
+    )
+    max_concurrent_reconciles: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        validation_alias="CAAS_OPERATOR_MAX_CONCURRENT_RECONCILES",
+        description="Tenants reconciled at once; the rest wait (bounds load on the backends).",
+    )
 
 
 def resync_interval() -> float:

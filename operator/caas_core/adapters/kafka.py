@@ -50,6 +50,27 @@ class KafkaAdminError(RuntimeError):
     """A Kafka admin operation failed for one or more topics."""
 
 
+class KafkaUnavailableError(KafkaAdminError, ConnectionError):
+    """The brokers could not be reached (transport failure or timeout)."""
+
+
+_UNREACHABLE_CODES: Final = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._RESOLVE,
+        KafkaError.REQUEST_TIMED_OUT,
+    }
+)
+
+
+def _admin_error(message: str, errors: Iterable[object]) -> KafkaAdminError:
+    """KafkaUnavailableError when any underlying error means the cluster is unreachable."""
+    unreachable = any(isinstance(e, KafkaError) and e.code() in _UNREACHABLE_CODES for e in errors)
+    return (KafkaUnavailableError if unreachable else KafkaAdminError)(message)
+
+
 class AuthorizerDisabledError(KafkaAdminError):
     """The cluster has no authorizer, so ACLs cannot be described or set."""
 
@@ -139,6 +160,7 @@ async def describe_named_topics(
     futures = admin.describe_topics(TopicCollection(list(names)), request_timeout=timeout)
     live: dict[str, LiveTopic] = {}
     failures: list[str] = []
+    errors: list[object] = []
     for name, future in futures.items():
         try:
             description = await _await(future, timeout=timeout)
@@ -146,6 +168,7 @@ async def describe_named_topics(
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
                 continue
+            errors.append(error)
             failures.append(f"{name}: {error.str() if isinstance(error, KafkaError) else exc}")
             continue
         partitions = description.partitions
@@ -155,7 +178,7 @@ async def describe_named_topics(
             replication_factor=len(partitions[0].replicas) if partitions else 0,
         )
     if failures:
-        raise KafkaAdminError("; ".join(failures))
+        raise _admin_error("; ".join(failures), errors)
     return live
 
 
@@ -293,6 +316,7 @@ async def _collect(
 ) -> None:
     """Wait for every per-topic future; raise one error naming all topics that failed."""
     failures: list[str] = []
+    errors: list[object] = []
     for key, future in futures.items():
         try:
             await _await(future, timeout=timeout)
@@ -300,10 +324,11 @@ async def _collect(
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() in ignore:
                 continue
+            errors.append(error)
             detail = error.str() if isinstance(error, KafkaError) else str(exc)
             failures.append(f"{getattr(key, 'name', key)}: {detail}")
     if failures:
-        raise KafkaAdminError("; ".join(failures))
+        raise _admin_error("; ".join(failures), errors)
 
 
 # --- SCRAM principals and ACLs ---------------------------------------------------------------
@@ -374,7 +399,8 @@ class PrincipalAcls:
     bindings: tuple[AclBinding, ...]
 
 
-def _as_rule(binding: AclBinding) -> AclRule | None:
+def binding_rule(binding: AclBinding) -> AclRule | None:
+    """The binding as one of our rules; None for anything a tenant grant never looks like."""
     restype, op = binding.restype, binding.operation
     resource = _RESOURCE_NAMES.get(restype) if isinstance(restype, ResourceType) else None
     operation = _OPERATION_NAMES.get(op) if isinstance(op, AclOperation) else None
@@ -402,11 +428,11 @@ async def describe_principal_acls(
         error = _error_of(exc)
         if error is not None and error.code() == KafkaError.SECURITY_DISABLED:
             raise AuthorizerDisabledError("the Kafka cluster has no authorizer") from None
-        raise KafkaAdminError(f"describe ACLs of {principal}: {error or exc}") from None
+        raise _admin_error(f"describe ACLs of {principal}: {error or exc}", [error]) from None
     rules: set[AclRule] = set()
     foreign: list[str] = []
     for binding in bindings:
-        rule = _as_rule(binding)
+        rule = binding_rule(binding)
         if rule is None:
             foreign.append(str(binding))
         else:
@@ -458,7 +484,7 @@ async def delete_principal_acls(
             error = _error_of(exc)
             if error is not None and error.code() == KafkaError.SECURITY_DISABLED:
                 return 0
-            raise KafkaAdminError(f"delete ACLs of {principal}: {error or exc}") from None
+            raise _admin_error(f"delete ACLs of {principal}: {error or exc}", [error]) from None
     if removed:
         logger.info("kafka acls deleted", extra={"principal": principal, "count": removed})
     return removed
@@ -475,7 +501,7 @@ async def scram_user_exists(admin: AdminClient, username: str, *, timeout: float
         error = _error_of(exc)
         if error is not None and error.code() == KafkaError.RESOURCE_NOT_FOUND:
             return False
-        raise KafkaAdminError(f"describe SCRAM user {username}: {error or exc}") from None
+        raise _admin_error(f"describe SCRAM user {username}: {error or exc}", [error]) from None
     return any(
         info.mechanism == ScramMechanism.SCRAM_SHA_512
         for info in description.scram_credential_infos
@@ -512,6 +538,7 @@ async def delete_scram_user(admin: AdminClient, username: str, *, timeout: float
         error = _error_of(exc)
         if error is not None and error.code() == KafkaError.RESOURCE_NOT_FOUND:
             return False
-        raise KafkaAdminError(f"delete SCRAM credential of {username}: {error or exc}") from None
+        message = f"delete SCRAM credential of {username}: {error or exc}"
+        raise _admin_error(message, [error]) from None
     logger.info("kafka scram user deleted", extra={"kafka_user": username})
     return True

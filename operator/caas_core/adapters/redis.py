@@ -81,13 +81,23 @@ async def _canonical_commands(client: Redis, categories: Sequence[str]) -> dict[
     return canonical
 
 
-async def ensure_acl_user(client: Redis, user: AclUserSpec, *, password: str) -> AclUserReport:
+_UNREAD: Final[dict[str, Any]] = {}
+
+
+async def ensure_acl_user(
+    client: Redis,
+    user: AclUserSpec,
+    *,
+    password: str,
+    live: dict[str, Any] | None = _UNREAD,
+) -> AclUserReport:
     """Make the user exist with exactly these rules and this one password.
 
-    Reads first and writes only when the user is missing or differs, so a converged user costs
-    two reads and no write.
+    Reads first (unless the caller passes what ACL GETUSER returned as `live`) and writes only
+    when the user is missing or differs, so a converged user costs a read and no write.
     """
-    live = await get_acl_user(client, name=user.name)
+    if live is _UNREAD:
+        live = await get_acl_user(client, name=user.name)
     if live is not None:
         canonical = await _canonical_commands(client, user.categories)
         differences = acl_user_differences(

@@ -69,5 +69,10 @@ PLATFORM_COLLECTIONS: Final = (
         name="platform_admins",
         indexes=(IndexSpec(name="email_unique", keys=(("email", 1),), unique=True),),
     ),
+    # The operator's ownership registry: which backend object belongs to which tenant.
+    CollectionSpec(
+        name="tenant_resources",
+        indexes=(IndexSpec(name="tenant", keys=(("tenant", 1),)),),
+    ),
 )
 PLATFORM_COLLECTION_NAMES: Final = tuple(c.name for c in PLATFORM_COLLECTIONS)

@@ -15,12 +15,16 @@ MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "caas-operator"
 CREDENTIALS_SECRET_NAME: Final = "caas-tenant-credentials"  # noqa: S105 - a name, not a secret
 PLATFORM_DATABASE: Final = "caas_platform"
+# `kubectl annotate tenant/<name> platform.caas.io/paused=true` stops every change to it.
+PAUSED_ANNOTATION: Final = f"{API_GROUP}/paused"
 
 NAMESPACE_PREFIX: Final = "tenant-"
 DATABASE_PREFIX: Final = "tenant_"
 TOPIC_PREFIX: Final = "tenant."
 REDIS_USER_PREFIX: Final = "tenant-"
 REDIS_KEY_PREFIX: Final = "t:"
+# Kafka SCRAM and MongoDB users share the Redis user's name: one identity per tenant.
+PRINCIPAL_PREFIX: Final = "tenant-"
 
 
 class InvalidTenantNameError(ValueError):
@@ -95,6 +99,8 @@ class TenantNames:
     redis_key_pattern: str
     redis_channel_pattern: str
     credentials_secret: str
+    kafka_user: str
+    mongo_user: str
 
     def topic(self, suffix: str) -> str:
         """Full Kafka topic name for a suffix."""
@@ -118,4 +124,6 @@ def tenant_names(tenant: str) -> TenantNames:
         redis_key_pattern=f"{prefix}*",
         redis_channel_pattern=f"{prefix}*",
         credentials_secret=CREDENTIALS_SECRET_NAME,
+        kafka_user=f"{PRINCIPAL_PREFIX}{tenant}",
+        mongo_user=f"{PRINCIPAL_PREFIX}{tenant}",
     )

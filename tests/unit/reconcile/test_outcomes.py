@@ -8,7 +8,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from caas_core.adapters.redis import RedisAclError
 from caas_operator.outcomes import StepRunner, describe, failure
-from caas_operator.planning import MONGO_READY, READY, REDIS_READY, StepOutcome
+from caas_operator.planning import MONGO_READY, READY, REDIS_READY
+from caas_operator.status import StepOutcome
 
 pytestmark = pytest.mark.unit
 

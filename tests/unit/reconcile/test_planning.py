@@ -1,53 +1,42 @@
-"""The pure reconcile core: plans, conditions, status and retry policy."""
+"""The pure reconcile core: plans, credentials, ownership decisions, deletion and retries."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from caas_core.domain.collections import TENANT_COLLECTION_NAMES
+from caas_core.domain.kafka_acl import AclOp, AclResource
+from caas_core.domain.legal_holds import LegalHold
 from caas_core.domain.naming import tenant_names
 from caas_core.resources import DeletionPolicy, TenantSpec
 from caas_operator.planning import (
-    KAFKA_READY,
-    MONGO_READY,
-    READY,
-    REDIS_READY,
+    Capabilities,
     CredentialKey,
-    StepOutcome,
-    desired_conditions,
-    existing_password,
-    needs_retry,
+    Credentials,
+    Ownership,
+    credentials_from,
+    decide_ownership,
+    listed_names,
+    owns_kubernetes_object,
     plan_deletion,
     plan_tenant,
-    ready_change,
     retry_delay,
-    tenant_status,
+    steady_conditions,
+    tenant_collections,
 )
 
 pytestmark = pytest.mark.unit
 
 NAMES = tenant_names("acme")
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def _ok(condition: str) -> StepOutcome:
-    return StepOutcome(condition=condition, ok=True, reason="Fine", message="ok")
-
-
-def _down(condition: str, reason: str = "Down", *, retryable: bool = True) -> StepOutcome:
-    return StepOutcome(
-        condition=condition, ok=False, reason=reason, message="broken", retryable=retryable
-    )
-
-
-ALL_OK = [_ok(MONGO_READY), _ok(KAFKA_READY), _ok(REDIS_READY)]
+CREDS = Credentials(redis="pw")
 
 
 def test_plan_derives_every_backend_object() -> None:
     spec = TenantSpec.model_validate(
         {"kafka": {"topics": [{"suffix": "events"}, {"suffix": "chat", "compression": "zstd"}]}}
     )
-    plan = plan_tenant(names=NAMES, spec=spec, password="pw", replication_factor=1)
+    plan = plan_tenant(names=NAMES, spec=spec, credentials=CREDS, replication_factor=1)
     assert [t.name for t in plan.topics] == ["tenant.acme.events", "tenant.acme.chat"]
     assert plan.topics[1].config["compression.type"] == "zstd"
     assert {t.replication_factor for t in plan.topics} == {1}
@@ -55,7 +44,7 @@ def test_plan_derives_every_backend_object() -> None:
     assert plan.redis_user.name == "tenant-acme"
     assert plan.redis_user.key_pattern == "t:acme:*"
     assert plan.redis_user.channel_pattern == "t:acme:*"
-    assert set(plan.redis_user.categories) == {"+@all", "-@admin", "-@dangerous"}
+    assert tuple(plan.redis_user.categories) == ("+@all", "-@admin", "-@dangerous")
     assert dict(plan.secret_data) == {
         "redisUsername": "tenant-acme",
         "redisPassword": "pw",
@@ -63,116 +52,186 @@ def test_plan_derives_every_backend_object() -> None:
         "mongodbDatabase": "tenant_acme",
         "kafkaTopicPrefix": "tenant.acme.",
     }
+    assert plan.deletion_policy is DeletionPolicy.RETAIN
 
 
-def test_plan_repr_never_shows_the_password() -> None:
+def test_kafka_acls_are_prefixed_and_never_administrative() -> None:
+    plan = plan_tenant(names=NAMES, spec=TenantSpec(), credentials=CREDS, replication_factor=1)
+    assert {r.principal for r in plan.kafka_acls} == {"User:tenant-acme"}
+    assert {r.prefix for r in plan.kafka_acls} == {"tenant.acme."}
+    topic_ops = {r.operation for r in plan.kafka_acls if r.resource is AclResource.TOPIC}
+    assert topic_ops == {AclOp.READ, AclOp.WRITE, AclOp.DESCRIBE, AclOp.DESCRIBE_CONFIGS}
+    assert {r.resource for r in plan.kafka_acls} == set(AclResource)
+
+
+def test_secret_holds_kafka_and_mongo_credentials_when_those_exist() -> None:
+    creds = Credentials(redis="r", kafka="k", mongo="m")
     plan = plan_tenant(
-        names=NAMES, spec=TenantSpec(), password="hunter2-secret", replication_factor=1
+        names=NAMES,
+        spec=TenantSpec(),
+        credentials=creds,
+        replication_factor=1,
+        kafka_sasl_bootstrap="127.0.0.1:19094",
+    )
+    data = dict(plan.secret_data)
+    assert data["kafkaUsername"] == "tenant-acme"
+    assert data["kafkaPassword"] == "k"
+    assert data["kafkaSaslMechanism"] == "SCRAM-SHA-512"
+    assert data["kafkaBootstrapServers"] == "127.0.0.1:19094"
+    assert (data["mongodbUsername"], data["mongodbPassword"]) == ("tenant-acme", "m")
+
+
+def test_redis_categories_follow_the_spec_and_always_deny_admin() -> None:
+    spec = TenantSpec.model_validate({"redis": {"allowedCategories": ["write", "read"]}})
+    plan = plan_tenant(names=NAMES, spec=spec, credentials=CREDS, replication_factor=1)
+    assert tuple(plan.redis_user.categories) == ("+@read", "+@write", "-@admin", "-@dangerous")
+
+
+def test_extra_collections_and_indexes_extend_the_defaults() -> None:
+    by_email = {"name": "by_email", "keys": [{"field": "email"}]}
+    by_room = {
+        "name": "by_room",
+        "keys": [{"field": "room"}, {"field": "at", "order": -1}],
+        "unique": True,
+    }
+    spec = TenantSpec.model_validate(
+        {
+            "mongo": {
+                "collections": [
+                    {"name": "users", "indexes": [by_email]},
+                    {"name": "messages", "indexes": [by_room]},
+                ]
+            }
+        }
+    )
+    collections = {c.name: c for c in tenant_collections(spec.mongo)}
+    assert list(collections) == [*TENANT_COLLECTION_NAMES, "messages"]
+    assert [i.name for i in collections["users"].indexes] == ["user_id_unique", "by_email"]
+    (room,) = collections["messages"].indexes
+    assert room.keys == (("room", 1), ("at", -1))
+    assert room.unique
+
+
+def test_plan_repr_never_shows_passwords() -> None:
+    plan = plan_tenant(
+        names=NAMES,
+        spec=TenantSpec(),
+        credentials=Credentials(redis="hunter2-secret", kafka="kafka-secret"),
+        replication_factor=1,
     )
     assert "hunter2-secret" not in repr(plan)
+    assert "kafka-secret" not in repr(plan)
 
 
-def test_stored_password_is_reused() -> None:
-    assert existing_password({CredentialKey.REDIS_PASSWORD.value: "old"}) == "old"
-    assert existing_password({CredentialKey.REDIS_PASSWORD.value: ""}) is None
-    assert existing_password({}) is None
-    assert existing_password(None) is None
+def test_stored_passwords_are_reused_and_missing_ones_generated() -> None:
+    counter = iter(range(100))
+
+    def generate() -> str:
+        return f"new-{next(counter)}"
+
+    both = Capabilities(kafka_authorizer=True, mongo_users=False)
+    fresh = credentials_from(None, capabilities=both, generate=generate)
+    assert (fresh.redis, fresh.kafka, fresh.mongo) == ("new-0", "new-1", None)
+    stored = {CredentialKey.REDIS_PASSWORD.value: "r", CredentialKey.KAFKA_PASSWORD.value: "k"}
+    kept = credentials_from(stored, capabilities=both, generate=generate)
+    assert (kept.redis, kept.kafka, kept.mongo) == ("r", "k", None)
+    # A capability not detected yet never drops a password the Secret already holds.
+    unknown = credentials_from(stored, capabilities=Capabilities(), generate=generate)
+    assert unknown.kafka == "k"
+    empty = credentials_from({"redisPassword": ""}, capabilities=Capabilities(), generate=generate)
+    assert empty.redis.startswith("new-")
+    assert empty.kafka is None
 
 
-def test_retain_only_revokes_access() -> None:
-    plan = plan_deletion(names=NAMES, policy=DeletionPolicy.RETAIN)
-    assert plan.redis_user == "tenant-acme"
-    assert plan.namespace == "tenant-acme"
-    assert plan.database is None
-    assert plan.topic_prefix is None
+@pytest.mark.parametrize(
+    ("claimed", "exists", "listed", "expected"),
+    [
+        (True, True, False, Ownership.MANAGED),
+        (True, False, False, Ownership.MANAGED),
+        (False, False, False, Ownership.CLAIM),
+        (False, False, True, Ownership.CLAIM),
+        (False, True, True, Ownership.ADOPT),
+        (False, True, False, Ownership.FOREIGN),
+    ],
+)
+def test_ownership_decisions(
+    claimed: bool, exists: bool, listed: bool, expected: Ownership
+) -> None:
+    assert decide_ownership(claimed=claimed, exists=exists, listed_in_status=listed) is expected
 
 
-def test_delete_also_drops_data() -> None:
-    plan = plan_deletion(names=NAMES, policy=DeletionPolicy.DELETE)
-    assert plan.database == "tenant_acme"
-    assert plan.topic_prefix == "tenant.acme."
+def test_kubernetes_ownership_needs_both_labels() -> None:
+    ours = NAMES.labels()
+    assert owns_kubernetes_object(ours, tenant="acme")
+    assert not owns_kubernetes_object(ours, tenant="other")
+    assert not owns_kubernetes_object({"platform.caas.io/tenant": "acme"}, tenant="acme")
+    assert not owns_kubernetes_object(None, tenant="acme")
 
 
-def test_all_ok_means_ready_provisioned() -> None:
-    ready, *backends = desired_conditions(ALL_OK)
-    assert (ready.type, ready.status, ready.reason) == (READY, "True", "Provisioned")
-    assert [c.type for c in backends] == [MONGO_READY, KAFKA_READY, REDIS_READY]
+def test_listed_names_come_from_the_status() -> None:
+    status = {
+        "namespace": "tenant-acme",
+        "database": "tenant_acme",
+        "redisUser": "tenant-acme",
+        "topics": ["tenant.acme.events"],
+    }
+    assert listed_names(status) == {"tenant-acme", "tenant_acme", "tenant.acme.events"}
+    assert listed_names(None) == frozenset()
 
 
-def test_first_failing_backend_names_the_ready_reason() -> None:
-    outcomes = [
-        _ok(MONGO_READY),
-        _down(REDIS_READY, "RedisUnavailable"),
-        _down(KAFKA_READY, "KafkaUnavailable"),
-    ]
-    ready = desired_conditions(outcomes)[0]
-    assert (ready.status, ready.reason) == ("False", "KafkaUnavailable")
-    assert ready.message == "KafkaReady: broken"
+def test_steady_conditions_are_true_for_this_generation() -> None:
+    def condition(kind: str, status: str, generation: int) -> dict[str, object]:
+        return {
+            "type": kind,
+            "status": status,
+            "reason": "X",
+            "lastTransitionTime": "2024-01-01T00:00:00Z",
+            "observedGeneration": generation,
+        }
+
+    status = {
+        "conditions": [
+            condition("Ready", "True", 2),
+            condition("MongoReady", "True", 1),
+            condition("KafkaReady", "False", 2),
+            condition("RedisReady", "True", 2),
+        ]
+    }
+    assert steady_conditions(status, 2) == {"Ready", "RedisReady"}
+    assert steady_conditions(status, None) == frozenset()
+    assert steady_conditions(None, 2) == frozenset()
 
 
-def test_kubernetes_failure_wins_over_backends() -> None:
-    outcomes = [_down(READY, "KubernetesError"), _down(MONGO_READY, "MongoUnavailable")]
-    conditions = desired_conditions(outcomes)
-    assert conditions[0].reason == "KubernetesError"
-    assert conditions[0].message == "broken"
-    assert [c.type for c in conditions] == [READY, MONGO_READY]
-
-
-def test_status_carries_generation_conditions_and_names() -> None:
-    status = tenant_status(
-        old_status=None,
-        outcomes=ALL_OK,
-        generation=4,
-        now=T0,
-        names=NAMES,
-        topics=["tenant.acme.events"],
+def _hold(hold_id: str, *, released: datetime | None = None) -> LegalHold:
+    return LegalHold(
+        hold_id=hold_id,
+        tenant="acme",
+        reason="litigation",
+        created_at=T0,
+        released_at=released,
     )
-    assert status["observedGeneration"] == 4
-    assert {c["observedGeneration"] for c in status["conditions"]} == {4}
-    assert [c["type"] for c in status["conditions"]] == [
-        READY,
-        MONGO_READY,
-        KAFKA_READY,
-        REDIS_READY,
-    ]
-    assert status["namespace"] == "tenant-acme"
-    assert status["database"] == "tenant_acme"
-    assert status["redisUser"] == "tenant-acme"
-    assert status["topics"] == ["tenant.acme.events"]
 
 
-def test_status_keeps_transition_times_of_unchanged_conditions() -> None:
-    first = tenant_status(old_status=None, outcomes=ALL_OK, generation=1, now=T0)
-    later = T0 + timedelta(hours=1)
-    second = tenant_status(
-        old_status=first,
-        outcomes=[_ok(MONGO_READY), _ok(KAFKA_READY), _down(REDIS_READY)],
-        generation=1,
-        now=later,
+def test_retain_never_drops_data() -> None:
+    plan = plan_deletion(names=NAMES, policy=DeletionPolicy.RETAIN, holds=[_hold("h1")], now=T0)
+    assert not plan.drop_data
+    assert not plan.blocked
+
+
+def test_delete_drops_data_unless_an_active_hold_blocks_it() -> None:
+    now = T0 + timedelta(days=1)
+    assert plan_deletion(names=NAMES, policy=DeletionPolicy.DELETE, now=now).drop_data
+    released = _hold("old", released=T0 + timedelta(hours=1))
+    assert plan_deletion(
+        names=NAMES, policy=DeletionPolicy.DELETE, holds=[released], now=now
+    ).drop_data
+    blocked = plan_deletion(
+        names=NAMES, policy=DeletionPolicy.DELETE, holds=[released, _hold("h1")], now=now
     )
-    times = {c["type"]: c["lastTransitionTime"] for c in second["conditions"]}
-    assert times[MONGO_READY] == "2024-01-01T00:00:00Z"
-    assert times[REDIS_READY] == "2024-01-01T01:00:00Z"
-    assert times[READY] == "2024-01-01T01:00:00Z"
-
-
-def test_ready_change_only_on_status_or_reason_change() -> None:
-    ok = tenant_status(old_status=None, outcomes=ALL_OK, generation=1, now=T0)
-    change = ready_change(None, ok)
-    assert change is not None
-    assert change.ready
-    assert ready_change(ok, ok) is None
-    down = tenant_status(old_status=ok, outcomes=[_down(MONGO_READY)], generation=1, now=T0)
-    change = ready_change(ok, down)
-    assert change is not None
-    assert not change.ready
-    assert change.reason == "Down"
-
-
-def test_only_retryable_failures_ask_for_a_retry() -> None:
-    assert not needs_retry(ALL_OK)
-    assert needs_retry([_down(KAFKA_READY)])
-    assert not needs_retry([_down(KAFKA_READY, "TopicDrift", retryable=False)])
+    assert not blocked.drop_data
+    assert [h.hold_id for h in blocked.blocking_holds] == ["h1"]
+    assert "h1 (litigation)" in blocked.blocked_message()
+    assert "access is revoked" in blocked.blocked_message()
 
 
 def test_retry_delay_backs_off_exponentially_and_is_capped() -> None:

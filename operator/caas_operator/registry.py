@@ -1,0 +1,116 @@
+"""The ownership registry in `caas_platform.tenant_resources`: which backend object is whose.
+
+Kafka topics, Redis users and MongoDB databases carry no owner labels, so the operator records
+each object it is about to create *before* creating it (claim first: a crash in between leaves a
+claim without an object, which the next reconcile completes, never an object without a claim).
+An existing object with no claim is someone else's and is never adopted or overwritten.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from caas_operator.planning import ResourceKind
+
+COLLECTION: Final = "tenant_resources"
+_DUPLICATE_KEY: Final = 11000
+Document = dict[str, Any]
+
+
+class ClaimConflictError(RuntimeError):
+    """The object is registered to another tenant."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """One registered object."""
+
+    kind: ResourceKind
+    name: str
+    tenant: str
+    # SHA-256 of the credential last set on the object (users only): detects a new password.
+    credential_hash: str | None = None
+
+
+def credential_hash(password: str) -> str:
+    """Fingerprint of a generated (high-entropy) password; reveals nothing usable."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def _key(kind: ResourceKind, name: str) -> str:
+    return f"{kind.value}:{name}"
+
+
+def _claim(doc: Document) -> Claim:
+    return Claim(
+        kind=ResourceKind(doc["kind"]),
+        name=doc["name"],
+        tenant=doc["tenant"],
+        credential_hash=doc.get("credentialHash"),
+    )
+
+
+Claims = dict[tuple[ResourceKind, str], Claim]
+
+
+class Registry:
+    """Claims of backend objects by tenant name (the data of a Retain-ed tenant stays its own)."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._docs: AsyncCollection[Document] = database[COLLECTION]
+
+    async def claims(self, tenant: str) -> Claims:
+        """Every object registered to the tenant."""
+        found = [_claim(doc) async for doc in self._docs.find({"tenant": tenant})]
+        return {(c.kind, c.name): c for c in found}
+
+    async def claim(
+        self, tenant: str, kind: ResourceKind, names: list[str], *, uid: str, now: datetime
+    ) -> None:
+        """Register the objects to the tenant; idempotent; ClaimConflictError if another's."""
+        if not names:
+            return
+        docs = [
+            {
+                "_id": _key(kind, name),
+                "kind": kind.value,
+                "name": name,
+                "tenant": tenant,
+                "tenantUid": uid,
+                "createdAt": now,
+            }
+            for name in names
+        ]
+        try:
+            await self._docs.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            await self._check_owner(tenant, kind, names)
+        except DuplicateKeyError:
+            await self._check_owner(tenant, kind, names)
+
+    async def _check_owner(self, tenant: str, kind: ResourceKind, names: list[str]) -> None:
+        ids = [_key(kind, n) for n in names]
+        async for doc in self._docs.find({"_id": {"$in": ids}, "tenant": {"$ne": tenant}}):
+            raise ClaimConflictError(
+                f"{kind.value} {doc['name']} is registered to tenant {doc['tenant']}"
+            )
+
+    async def set_credential_hash(self, kind: ResourceKind, name: str, value: str) -> None:
+        """Remember which credential was last set on the object."""
+        await self._docs.update_one({"_id": _key(kind, name)}, {"$set": {"credentialHash": value}})
+
+    async def release(self, kind: ResourceKind, names: list[str]) -> None:
+        """Forget objects that were deleted."""
+        if names:
+            await self._docs.delete_many({"_id": {"$in": [_key(kind, n) for n in names]}})
+
+    async def all_claims(self) -> list[Claim]:
+        """Every claim (tests and audits: no orphans, no duplicates)."""
+        return [_claim(doc) async for doc in self._docs.find({})]
