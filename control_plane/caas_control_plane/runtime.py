@@ -18,7 +18,7 @@ from pymongo import ASCENDING, IndexModel
 from caas_control_plane.auth.kek import KEK_INFO, SUCCESSOR_INFO, derive_subkey, kek_id, parse_kek
 from caas_control_plane.health import BackendHealth
 from caas_control_plane.services.access import AccessGuard
-from caas_control_plane.services.api_keys import ApiKeyAuthenticator
+from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCache
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
 from caas_control_plane.services.revocation import RevocationService
 from caas_control_plane.services.token_control import TokenControl
@@ -191,6 +191,9 @@ class Runtime:
                 per_key_per_minute=settings.rate_limit_per_minute,
                 burst=settings.rate_limit_burst,
                 per_tenant_per_minute=settings.tenant_rate_limit_per_minute,
+                cache=ApiKeyCache(
+                    ttl=settings.api_key_cache_seconds, changed_at=revocations.api_key_changed_at
+                ),
             ),
             guard=AccessGuard(keys=keys, revocations=revocations, clock=clock),
             outbox=outbox,

@@ -159,6 +159,16 @@ class ApiSettings(BackendSettings):
         validation_alias="CAAS_TENANT_RATE_LIMIT_PER_MINUTE",
         description="Token-endpoint requests per tenant per minute; 0 disables the limit.",
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        validation_alias="CAAS_API_KEY_CACHE_SECONDS",
+        description=(
+            "How long an instance reuses a looked-up API key; REST changes are broadcast at once, "
+            "changes by the operator are seen after at most this long. 0 disables the cache."
+        ),
+    )
     cors_origins: str = Field(
         default="",
         validation_alias="CAAS_CORS_ORIGINS",

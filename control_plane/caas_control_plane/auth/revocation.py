@@ -4,7 +4,9 @@ Four kinds, each forgotten once every token it concerns has expired on its own (
 
 - `token`: one access token by `jti`;
 - `session`: every access token of a session (`sid`), e.g. logout or a revoked refresh family;
-- `user` / `tenant`: every token issued before `not_before` (revoke-all), compared with `iat`.
+- `user` / `tenant`: every token issued before `not_before` (revoke-all), compared with `iat`;
+- `api_key`: an API key (`subject` = key id) was revoked or changed: instances drop their cached
+  copy of it fetched before `revoked_at` (no access token is affected).
 
 A revocation's `id` is stable: the same fact delivered twice (Kafka at-least-once, the MongoDB
 resync) changes nothing the second time.
@@ -25,10 +27,11 @@ class RevocationKind(StrEnum):
     SESSION = "session"
     USER = "user"
     TENANT = "tenant"
+    API_KEY = "api_key"
 
 
 _NEEDS_SUBJECT: Final = frozenset(
-    {RevocationKind.TOKEN, RevocationKind.SESSION, RevocationKind.USER}
+    {RevocationKind.TOKEN, RevocationKind.SESSION, RevocationKind.USER, RevocationKind.API_KEY}
 )
 _NEEDS_NOT_BEFORE: Final = frozenset({RevocationKind.USER, RevocationKind.TENANT})
 
@@ -50,7 +53,7 @@ class Revocation:
         if not self.id or not self.tenant:
             raise ValueError("a revocation needs an id and a tenant")
         if (self.kind in _NEEDS_SUBJECT) != bool(self.subject):
-            raise ValueError("a subject is set exactly for token, session and user revocations")
+            raise ValueError("a subject is set for token, session, user and key revocations only")
         if (self.kind in _NEEDS_NOT_BEFORE) != (self.not_before is not None):
             raise ValueError("not_before is set exactly for user and tenant revocations")
         for value in (self.id, self.tenant, self.subject or "", self.reason):
@@ -113,6 +116,7 @@ class RevocationSet:
         self._sessions: dict[tuple[str, str], int] = {}
         self._users: dict[tuple[str, str], tuple[int, int]] = {}
         self._tenants: dict[str, tuple[int, int]] = {}
+        self._api_keys: dict[str, tuple[float, int]] = {}  # key id -> (changed at, expires)
         self._seen: dict[str, int] = {}
 
     def __len__(self) -> int:
@@ -142,7 +146,16 @@ class RevocationSet:
                 self._tenants[revocation.tenant] = _later(
                     self._tenants.get(revocation.tenant), revocation
                 )
+            case RevocationKind.API_KEY:
+                key_id = revocation.subject or ""
+                changed, until = self._api_keys.get(key_id, (0.0, 0))
+                self._api_keys[key_id] = (max(changed, revocation.revoked_at), max(until, exp))
         return True
+
+    def api_key_changed_at(self, key_id: str) -> float:
+        """When an API key was last revoked or changed (epoch seconds; 0.0 when not known)."""
+        entry = self._api_keys.get(key_id)
+        return 0.0 if entry is None else entry[0]
 
     def check(
         self, *, tenant: str, user: str, session: str, jti: str, issued_at: int
@@ -178,6 +191,7 @@ class RevocationSet:
         self._sessions = {k: v for k, v in self._sessions.items() if v >= now}
         self._users = {k: v for k, v in self._users.items() if v[1] >= now}
         self._tenants = {k: v for k, v in self._tenants.items() if v[1] >= now}
+        self._api_keys = {k: v for k, v in self._api_keys.items() if v[1] >= now}
         self._seen = {k: v for k, v in self._seen.items() if v >= now}
         return before - len(self)
 

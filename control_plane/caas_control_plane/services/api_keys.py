@@ -1,7 +1,9 @@
 """Authentication of tenant back ends by API key (hash lookup, constant-time check, scopes)."""
 
+import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
 
 from caas_control_plane.auth.scopes import has_scope
 from caas_control_plane.services.context import ClientInfo
@@ -14,7 +16,49 @@ from caas_control_plane.stores.rate_limit import Limit, RateLimiter
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.audit import Actor, AuditWriter, Outcome
 from caas_core.domain.api_key_records import ApiKeyRecord
-from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key
+from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key, verify_api_key
+
+_CACHE_LIMIT: Final = 10_000
+
+
+class ApiKeyCache:
+    """Stored key records for a few seconds, so a busy key costs no MongoDB read per request.
+
+    Entries fetched before the key's last known change (a revocation or update, from this
+    instance or broadcast on `auth.revocation.events`) are refetched; keys changed by the other
+    writer (the operator, which broadcasts nothing) are seen at the latest after `ttl`. Unknown
+    ids are cached too (as None), so probing costs the same as using a key.
+    """
+
+    def __init__(
+        self, *, ttl: float, changed_at: Callable[[str], float] = lambda _key_id: 0.0
+    ) -> None:
+        self._ttl = ttl
+        self._changed_at = changed_at
+        self._entries: dict[str, tuple[ApiKeyRecord | None, float]] = {}
+
+    def get(self, key_id: str) -> tuple[bool, ApiKeyRecord | None]:
+        """(hit, record): a hit may hold None (a known-unknown id)."""
+        entry = self._entries.get(key_id)
+        if entry is None:
+            return False, None
+        record, fetched = entry
+        if time.time() - fetched > self._ttl or fetched <= self._changed_at(key_id):
+            del self._entries[key_id]
+            return False, None
+        return True, record
+
+    def put(self, key_id: str, record: ApiKeyRecord | None, *, fetched: float) -> None:
+        """Remember what the store said at `fetched` (epoch seconds)."""
+        if self._ttl <= 0:
+            return
+        if len(self._entries) >= _CACHE_LIMIT:
+            self._entries.clear()  # crude but bounded; a refill costs one read per key
+        self._entries[key_id] = (record, fetched)
+
+    def evict(self, key_id: str) -> None:
+        """Forget one key (this instance just changed it)."""
+        self._entries.pop(key_id, None)
 
 
 class ApiKeyAuthenticator:
@@ -30,8 +74,10 @@ class ApiKeyAuthenticator:
         per_key_per_minute: int = 0,
         burst: int = 1,
         per_tenant_per_minute: int = 0,
+        cache: ApiKeyCache | None = None,
     ) -> None:
         self._store = store
+        self._cache = cache or ApiKeyCache(ttl=0)
         self._audit = audit
         self._clock = clock
         self._limiter = limiter
@@ -45,9 +91,7 @@ class ApiKeyAuthenticator:
         """The record of a valid, unexpired, unrevoked key holding `scope`."""
         if not presented:
             raise InvalidCredentialsError("an X-API-Key header is required")
-        # The store parses, looks the id up and hashes/compares in constant time, doing the same
-        # work for unknown ids; expiry, revocation and rotation overlap are honoured there.
-        record = await self._store.authenticate(presented, now=self._clock())
+        record = await self._lookup(presented)
         if record is None:
             await self._audit.emit(
                 client.event(
@@ -69,6 +113,27 @@ class ApiKeyAuthenticator:
             )
             raise InsufficientScopeError(f"the API key lacks the scope {scope!r}")
         return record
+
+    async def _lookup(self, presented: str) -> ApiKeyRecord | None:
+        """The usable record for a presented key: cached lookup, constant-time hash compare."""
+        try:
+            key = parse_api_key(presented)
+        except ApiKeyFormatError:
+            return None
+        hit, record = self._cache.get(key.key_id)
+        if not hit:
+            fetched = time.time()
+            record = await self._store.get(key.key_id)
+            self._cache.put(key.key_id, record, fetched=fetched)
+        # Unknown ids run the same hash and comparison as known ones (no timing oracle).
+        matches = verify_api_key(key, stored_hash=None if record is None else record.key_hash)
+        if record is None or not matches or record.unusable(now=self._clock()) is not None:
+            return None
+        return record
+
+    def forget(self, key_id: str) -> None:
+        """Drop this instance's cached copy of a key (it was just changed here)."""
+        self._cache.evict(key_id)
 
     async def charge(self, record: ApiKeyRecord) -> None:
         """Count one request against the key's and its tenant's rate limits (one Redis trip)."""

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _LATENCY_SAMPLES: Final = 10_000
+_API_KEY_HORIZON: Final = 3600
 
 
 class RevocationService:
@@ -159,6 +160,26 @@ class RevocationService:
         )
         await self.publish(revocation)
         return revocation
+
+    async def api_key_changed(self, *, tenant: str, key_id: str, reason: str) -> Revocation:
+        """Tell every instance to drop its cached copy of an API key (revoked or updated)."""
+        now = self._clock()
+        revocation = Revocation(
+            id=f"api_key:{tenant}:{key_id}:{int(now.timestamp() * 1000)}",
+            kind=RevocationKind.API_KEY,
+            tenant=tenant,
+            subject=key_id,
+            # Caches hold a key for seconds: an hour covers any instance's cache lifetime.
+            expires_at=math.ceil(now.timestamp()) + _API_KEY_HORIZON,
+            revoked_at=now.timestamp(),
+            reason=reason,
+        )
+        await self.publish(revocation)
+        return revocation
+
+    def api_key_changed_at(self, key_id: str) -> float:
+        """When an API key was last revoked or changed, as far as this instance knows."""
+        return self.state.api_key_changed_at(key_id)
 
     async def publish(self, revocation: Revocation) -> None:
         """Make a revocation durable, effective here, and broadcast (via the outbox)."""

@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from caas_control_plane.auth.refresh import Family, FamilyState, RevocationReason
+from caas_core.adapters.outbox import GroupInserter
 
 FAMILIES: Final = "refresh_families"
 TOKENS: Final = "refresh_tokens"
@@ -90,11 +91,14 @@ class RefreshTokenStore:
         self._families: AsyncCollection[Document] = database[FAMILIES]
         self._tokens: AsyncCollection[Document] = database[TOKENS]
         self._rotations: AsyncCollection[Document] = database[ROTATIONS]
+        # Logins arrive in bursts: their family and pointer inserts are group-committed.
+        self._family_inserts = GroupInserter(self._families)
+        self._pointer_inserts = GroupInserter(self._tokens)
 
     async def create(self, family: Family, *, created_at: datetime) -> None:
         """Store a new family and its first token's pointer."""
         await asyncio.gather(
-            self._families.insert_one(
+            self._family_inserts.insert(
                 {"_id": family.id, **_to_document(family), "createdAt": created_at}
             ),
             self._add_pointer(family.current_hash, family=family, now=created_at),
@@ -212,7 +216,7 @@ class RefreshTokenStore:
     async def _add_pointer(self, token_hash: str, *, family: Family, now: datetime) -> None:
         # A duplicate hash would need a SHA-256 collision of fresh 256-bit tokens: never.
         with contextlib.suppress(DuplicateKeyError):
-            await self._tokens.insert_one(
+            await self._pointer_inserts.insert(
                 {
                     "_id": token_hash,
                     "family": family.id,

@@ -8,6 +8,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from caas_control_plane.auth.devices import DeviceInfo
+from caas_core.adapters.outbox import GroupInserter
 from caas_core.domain.naming import database_name
 
 Document = dict[str, Any]
@@ -80,13 +81,17 @@ class SessionStore:
 
     def __init__(self, client: AsyncMongoClient[Document]) -> None:
         self._client = client
+        self._inserts: dict[str, GroupInserter] = {}
 
     def _sessions(self, tenant: str) -> AsyncCollection[Document]:
         return self._client[database_name(tenant)]["sessions"]
 
     async def create(self, record: SessionRecord) -> None:
         """Store a new session."""
-        await self._sessions(record.tenant).insert_one(_to_document(record))
+        inserter = self._inserts.get(record.tenant)
+        if inserter is None:  # group commit per tenant database (a burst of logins: one write)
+            inserter = self._inserts[record.tenant] = GroupInserter(self._sessions(record.tenant))
+        await inserter.insert(_to_document(record))
 
     async def get(self, *, tenant: str, session_id: str) -> SessionRecord | None:
         """One session of a tenant."""
