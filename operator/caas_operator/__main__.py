@@ -35,6 +35,7 @@ def main() -> None:
     metrics.serve(settings.metrics_port, address=settings.metrics_address)
     # Importing registers the handlers with kopf's default registry.
     import caas_operator.handlers  # noqa: F401, PLC0415
+    from caas_operator import apikey_handlers, retention_handlers, webhook_handlers  # noqa: F401, PLC0415
 
     kopf.run(
         clusterwide=True,
