@@ -21,8 +21,9 @@ stack-up: bootstrap
 stack-down: bootstrap
 	@$(BIN)/caasctl stack down
 
-crds: bootstrap  ## regenerate crds/ from the Python models
+crds: bootstrap  ## regenerate crds/ from the Python models, then the chart's copies of them
 	@$(BIN)/python -m caas_core.crd
+	@$(BIN)/python hack/chart_crds.py
 
 chart: bootstrap  ## regenerate the chart's CRD templates and manifests/install.yaml from crds/
 	@$(BIN)/python hack/chart_crds.py
