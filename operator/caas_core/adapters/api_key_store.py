@@ -5,10 +5,11 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Final
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from caas_core.adapters import mongo
 from caas_core.domain.api_key_records import (
     COLLECTION,
     ApiKeyRecord,
@@ -17,12 +18,9 @@ from caas_core.domain.api_key_records import (
     to_document,
 )
 from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key, verify_api_key
+from caas_core.domain.collections import platform_collection
 
 Document = dict[str, Any]
-_INDEXES: Final = (
-    IndexModel([("tenant", ASCENDING), ("createdAt", ASCENDING)], name="tenant_created"),
-    IndexModel([("source.uid", ASCENDING)], name="source_uid"),
-)
 
 
 class ApiKeyNotFoundError(LookupError):
@@ -33,11 +31,12 @@ class ApiKeyStore:
     """Reads and ownership-checked writes of stored API keys."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._database = database
         self._keys: AsyncCollection[Document] = database[COLLECTION]
 
     async def ensure_indexes(self) -> None:
-        """Create the secondary indexes (idempotent)."""
-        await self._keys.create_indexes(list(_INDEXES))
+        """Create the missing indexes declared for the collection (idempotent)."""
+        await mongo.ensure_indexes(self._database, platform_collection(COLLECTION))
 
     async def insert(self, record: ApiKeyRecord) -> None:
         """Store a new key; its id is unique (`_id`), so a duplicate raises."""

@@ -1,27 +1,29 @@
 """Legal holds in `caas_platform.legal_holds`: placed and released by compliance, read by sweeps."""
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from caas_core.adapters import mongo
+from caas_core.domain.collections import platform_collection
 from caas_core.domain.legal_holds import COLLECTION, LegalHold, from_document, to_document
 
 Document = dict[str, Any]
-_INDEXES: Final = (IndexModel([("tenant", ASCENDING), ("releasedAt", ASCENDING)], name="tenant"),)
 
 
 class LegalHoldStore:
     """Place, release and look up holds."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._database = database
         self._holds: AsyncCollection[Document] = database[COLLECTION]
 
     async def ensure_indexes(self) -> None:
-        """Create the secondary index (idempotent)."""
-        await self._holds.create_indexes(list(_INDEXES))
+        """Create the missing indexes declared for the collection (idempotent)."""
+        await mongo.ensure_indexes(self._database, platform_collection(COLLECTION))
 
     async def place(self, hold: LegalHold) -> None:
         """Store a new hold (ids are unique)."""

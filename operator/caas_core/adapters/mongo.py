@@ -129,6 +129,15 @@ async def _create_collection(db: AsyncDatabase[dict[str, Any]], name: str) -> bo
     return True
 
 
+async def ensure_indexes(
+    db: AsyncDatabase[dict[str, Any]], spec: CollectionSpec
+) -> tuple[list[str], list[str]]:
+    """Create the spec's missing indexes only; return (created, drift descriptions)."""
+    # Only the missing ones: FerretDB 1.24 drops the connection when createIndexes names
+    # indexes that already exist.
+    return await _ensure_indexes(db, spec)
+
+
 async def _ensure_indexes(
     db: AsyncDatabase[dict[str, Any]], spec: CollectionSpec
 ) -> tuple[list[str], list[str]]:

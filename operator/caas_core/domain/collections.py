@@ -47,10 +47,9 @@ TENANT_COLLECTIONS: Final = (
 TENANT_COLLECTION_NAMES: Final = tuple(c.name for c in TENANT_COLLECTIONS)
 
 PLATFORM_COLLECTIONS: Final = (
-    CollectionSpec(
-        name="saas_clients",
-        indexes=(IndexSpec(name="client_id_unique", keys=(("client_id", 1),), unique=True),),
-    ),
+    # Keyed by `_id` (the tenant name): no unique index on a field some documents lack, which
+    # real MongoDB would index as null and then refuse the second document.
+    CollectionSpec(name="saas_clients", indexes=()),
     CollectionSpec(
         name="applications",
         indexes=(
@@ -58,12 +57,19 @@ PLATFORM_COLLECTIONS: Final = (
             IndexSpec(name="client_id", keys=(("client_id", 1),)),
         ),
     ),
+    # Shape in caas_core.domain.api_key_records (`_id` is the public key id).
     CollectionSpec(
         name="api_keys",
         indexes=(
-            IndexSpec(name="key_hash_unique", keys=(("key_hash", 1),), unique=True),
-            IndexSpec(name="tenant", keys=(("tenant", 1),)),
+            IndexSpec(name="key_hash_unique", keys=(("keyHash", 1),), unique=True),
+            IndexSpec(name="tenant_created", keys=(("tenant", 1), ("createdAt", 1))),
+            IndexSpec(name="source_uid", keys=(("source.uid", 1),)),
         ),
+    ),
+    # Shape in caas_core.domain.legal_holds.
+    CollectionSpec(
+        name="legal_holds",
+        indexes=(IndexSpec(name="tenant", keys=(("tenant", 1), ("releasedAt", 1))),),
     ),
     CollectionSpec(
         name="platform_admins",
@@ -76,3 +82,8 @@ PLATFORM_COLLECTIONS: Final = (
     ),
 )
 PLATFORM_COLLECTION_NAMES: Final = tuple(c.name for c in PLATFORM_COLLECTIONS)
+
+
+def platform_collection(name: str) -> CollectionSpec:
+    """The spec of one platform collection (its indexes are declared once, here)."""
+    return next(c for c in PLATFORM_COLLECTIONS if c.name == name)
