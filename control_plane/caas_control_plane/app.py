@@ -8,6 +8,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from caas_control_plane.backend_errors import install_backend_error_handlers
 from caas_control_plane.health import BackendHealth
+from caas_control_plane.metrics import HttpMetrics, MetricsMiddleware
 from caas_control_plane.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from caas_control_plane.problems import install_problem_handlers
 from caas_control_plane.routers import auth, health, internal, jwks
@@ -53,12 +54,15 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origin_list),
-            allow_methods=["GET", "POST", "DELETE", "PATCH"],
+            allow_methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", REQUEST_ID_HEADER],
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: counts every answer, including CORS preflights and request-id rejections.
+    app.state.metrics = HttpMetrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.include_router(health.router)
     app.include_router(jwks.router)
     app.include_router(auth.router)

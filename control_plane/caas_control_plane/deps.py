@@ -73,7 +73,9 @@ async def _principal(
 ) -> Principal:
     if credentials is None:
         raise AccessTokenError("a Bearer access token is required", reason="missing")
-    return await runtime.guard.authenticate(credentials.credentials)
+    principal = await runtime.guard.authenticate(credentials.credentials)
+    await runtime.limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
+    return principal
 
 
 async def _optional_principal(
@@ -82,7 +84,9 @@ async def _optional_principal(
 ) -> Principal | None:
     if credentials is None:
         return None
-    return await runtime.guard.authenticate(credentials.credentials)
+    principal = await runtime.guard.authenticate(credentials.credentials)
+    await runtime.limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
+    return principal
 
 
 # An SDK user: verified signature and claims, not revoked (checked in memory on every request).
@@ -96,7 +100,9 @@ def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
         client: ClientDep,
         presented: Annotated[str | None, Security(_api_key_header)],
     ) -> ApiKeyRecord:
-        return await runtime.api_keys.authenticate(presented, scope=scope, client=client)
+        record = await runtime.api_keys.authenticate(presented, scope=scope, client=client)
+        await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id)
+        return record
 
     return dependency
 
@@ -108,7 +114,19 @@ async def _optional_revoker(
 ) -> ApiKeyRecord | None:
     if presented is None:
         return None
-    return await runtime.api_keys.authenticate(presented, scope=scopes.TOKENS_REVOKE, client=client)
+    record = await runtime.api_keys.authenticate(
+        presented, scope=scopes.TOKENS_REVOKE, client=client
+    )
+    await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id)
+    return record
+
+
+async def _ip_limited(runtime: RuntimeDep, client: ClientDep) -> None:
+    await runtime.limits.charge_ip(client.ip)
+
+
+# An unauthenticated /v1 call (refresh: its credential is in the body), limited per client IP.
+IpLimited = Depends(_ip_limited)
 
 
 # A tenant back end holding an API key with the named scope.

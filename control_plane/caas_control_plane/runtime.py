@@ -20,6 +20,7 @@ from caas_control_plane.health import BackendHealth
 from caas_control_plane.services.access import AccessGuard
 from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCache
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
+from caas_control_plane.services.rate_limits import RatePolicy, RequestLimits
 from caas_control_plane.services.revocation import RevocationService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
@@ -88,6 +89,7 @@ class Runtime:
     tokens: TokenService
     control: TokenControl
     api_keys: ApiKeyAuthenticator
+    limits: RequestLimits
     guard: AccessGuard
     outbox: OutboxStore
     audit: AuditWriter
@@ -187,12 +189,18 @@ class Runtime:
                 store=ApiKeyStore(db),
                 audit=audit,
                 clock=clock,
-                limiter=RateLimiter(clients.redis),
-                per_key_per_minute=settings.rate_limit_per_minute,
-                burst=settings.rate_limit_burst,
-                per_tenant_per_minute=settings.tenant_rate_limit_per_minute,
                 cache=ApiKeyCache(
                     ttl=settings.api_key_cache_seconds, changed_at=revocations.api_key_changed_at
+                ),
+            ),
+            limits=RequestLimits(
+                RateLimiter(clients.redis),
+                policy=RatePolicy(
+                    per_key=settings.rate_limit_per_minute,
+                    per_user=settings.user_rate_limit_per_minute,
+                    per_tenant=settings.tenant_rate_limit_per_minute,
+                    per_ip=settings.ip_rate_limit_per_minute,
+                    burst=settings.rate_limit_burst,
                 ),
             ),
             guard=AccessGuard(keys=keys, revocations=revocations, clock=clock),

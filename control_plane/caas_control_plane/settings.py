@@ -150,14 +150,26 @@ class ApiSettings(BackendSettings):
         default=600,
         ge=0,
         validation_alias="CAAS_RATE_LIMIT_PER_MINUTE",
-        description="Token-endpoint requests per API key per minute; 0 disables the limit.",
+        description="`/v1` requests per API key per minute; 0 disables the limit.",
     )
     rate_limit_burst: int = Field(default=100, ge=1, validation_alias="CAAS_RATE_LIMIT_BURST")
     tenant_rate_limit_per_minute: int = Field(
         default=6000,
         ge=0,
         validation_alias="CAAS_TENANT_RATE_LIMIT_PER_MINUTE",
-        description="Token-endpoint requests per tenant per minute; 0 disables the limit.",
+        description="`/v1` requests per tenant per minute (keys and users); 0 disables the limit.",
+    )
+    user_rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        validation_alias="CAAS_USER_RATE_LIMIT_PER_MINUTE",
+        description="`/v1` requests per SDK user (access token) per minute; 0 disables the limit.",
+    )
+    ip_rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        validation_alias="CAAS_IP_RATE_LIMIT_PER_MINUTE",
+        description="Unauthenticated `/v1` requests (refresh) per client IP per minute; 0: off.",
     )
     api_key_cache_seconds: float = Field(
         default=5.0,

@@ -14,6 +14,7 @@ from caas_control_plane.deps import (
     ClientDep,
     CurrentPrincipal,
     IntrospectorKey,
+    IpLimited,
     OptionalPrincipal,
     OptionalRevokerKey,
     RuntimeDep,
@@ -224,7 +225,6 @@ async def sdk_token(
     response: Response,
 ) -> TokenResponse:
     """The tenant back end vouches for one of its users; a new session starts."""
-    await runtime.api_keys.charge(api_key)
     device = body.device or DeviceIn()
     issued = await runtime.tokens.issue(
         api_key=api_key,
@@ -240,6 +240,7 @@ async def sdk_token(
     "/refresh",
     response_model=TokenResponse,
     responses=_ERRORS,
+    dependencies=[IpLimited],
     summary="Rotate a refresh token (RFC 9700 rotation and reuse detection)",
 )
 async def refresh(

@@ -3,12 +3,14 @@
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from caas_control_plane.deps import HealthDep
+from caas_control_plane.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from caas_control_plane.metrics import HttpMetrics
 from caas_control_plane.problems import PROBLEM_BASE, PROBLEM_JSON, Problem, problem_response
 from caas_control_plane.version import SERVICE_NAME, VERSION
 from caas_core.domain.health import ProbeResult, failing_backends, is_ready
@@ -116,3 +118,15 @@ async def detailed_health(health: HealthDep) -> DetailedHealth:
     """Always 200; the body says which backends are down and how long each probe took."""
     results = await health.check()
     return DetailedHealth(status="ok" if is_ready(results) else "degraded", checks=_checks(results))
+
+
+@router.get(
+    "/internal/metrics",
+    response_class=Response,
+    responses={200: {"content": {METRICS_CONTENT_TYPE: {}}, "description": "Prometheus text"}},
+    summary="Prometheus metrics (keep off public ingress, like the other /internal routes)",
+)
+async def metrics(request: Request) -> Response:
+    """Request counts and latency by route template, 429s, and the process collectors."""
+    http_metrics: HttpMetrics = request.app.state.metrics
+    return Response(http_metrics.exposition(), media_type=METRICS_CONTENT_TYPE)

@@ -7,12 +7,7 @@ from typing import Final
 
 from caas_control_plane.auth.scopes import has_scope
 from caas_control_plane.services.context import ClientInfo
-from caas_control_plane.services.errors import (
-    InsufficientScopeError,
-    InvalidCredentialsError,
-    RateLimitedError,
-)
-from caas_control_plane.stores.rate_limit import Limit, RateLimiter
+from caas_control_plane.services.errors import InsufficientScopeError, InvalidCredentialsError
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.audit import Actor, AuditWriter, Outcome
 from caas_core.domain.api_key_records import ApiKeyRecord
@@ -70,20 +65,12 @@ class ApiKeyAuthenticator:
         store: ApiKeyStore,
         audit: AuditWriter,
         clock: Callable[[], datetime],
-        limiter: RateLimiter | None = None,
-        per_key_per_minute: int = 0,
-        burst: int = 1,
-        per_tenant_per_minute: int = 0,
         cache: ApiKeyCache | None = None,
     ) -> None:
         self._store = store
         self._cache = cache or ApiKeyCache(ttl=0)
         self._audit = audit
         self._clock = clock
-        self._limiter = limiter
-        self._per_key = per_key_per_minute
-        self._burst = burst
-        self._per_tenant = per_tenant_per_minute
 
     async def authenticate(
         self, presented: str | None, *, scope: str, client: ClientInfo
@@ -134,28 +121,6 @@ class ApiKeyAuthenticator:
     def forget(self, key_id: str) -> None:
         """Drop this instance's cached copy of a key (it was just changed here)."""
         self._cache.evict(key_id)
-
-    async def charge(self, record: ApiKeyRecord) -> None:
-        """Count one request against the key's and its tenant's rate limits (one Redis trip)."""
-        if self._limiter is None:
-            return
-        verdict = await self._limiter.hit(
-            [
-                Limit(key=f"key:{record.key_id}", per_minute=self._per_key, burst=self._burst),
-                Limit(
-                    key=f"tenant:{record.tenant}",
-                    per_minute=self._per_tenant,
-                    burst=max(self._burst, self._per_tenant // 6),
-                ),
-            ]
-        )
-        if not verdict.allowed:
-            seconds = max(1, int(verdict.retry_after + 0.999))
-            which = "tenant" if verdict.limit and verdict.limit.key.startswith("tenant:") else "key"
-            raise RateLimitedError(
-                f"rate limit of this API {which} exceeded; retry in {seconds}s",
-                headers={"Retry-After": str(seconds)},
-            )
 
 
 def _key_id(presented: str) -> str | None:

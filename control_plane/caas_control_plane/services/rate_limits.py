@@ -1,0 +1,72 @@
+"""Per-request rate limits on every `/v1` route: one GCRA round trip to Redis per request.
+
+Who is charged depends on how the caller authenticated:
+
+- an API key: the key and its tenant;
+- an SDK user's access token: the user and their tenant;
+- nothing yet (the refresh endpoint, whose credential is the refresh token itself): the client IP.
+
+A request refused by one limit is not charged to the others (the Lua script checks all first).
+"""
+
+from dataclasses import dataclass
+
+from caas_control_plane.services.errors import RateLimitedError
+from caas_control_plane.stores.rate_limit import Limit, RateLimiter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RatePolicy:
+    """Average requests per minute (0: unlimited) and the burst each subject may spend at once."""
+
+    per_key: int
+    per_user: int
+    per_tenant: int
+    per_ip: int
+    burst: int
+
+
+class RequestLimits:
+    """Charges a request to its callers' limits, or raises RateLimitedError with Retry-After."""
+
+    def __init__(self, limiter: RateLimiter | None, *, policy: RatePolicy) -> None:
+        self._limiter = limiter
+        self._policy = policy
+
+    def _tenant(self, tenant: str) -> Limit:
+        per = self._policy.per_tenant
+        burst = max(self._policy.burst, per // 6)
+        return Limit(key=f"tenant:{tenant}", per_minute=per, burst=burst)
+
+    async def charge_key(self, *, tenant: str, key_id: str) -> None:
+        """One request by an API key of `tenant`."""
+        key = Limit(key=f"key:{key_id}", per_minute=self._policy.per_key, burst=self._policy.burst)
+        await self._charge([key, self._tenant(tenant)], {"key": "API key", "tenant": "tenant"})
+
+    async def charge_user(self, *, tenant: str, user_id: str) -> None:
+        """One request by an SDK user of `tenant`."""
+        user = Limit(
+            key=f"user:{tenant}:{user_id}", per_minute=self._policy.per_user,
+            burst=self._policy.burst,
+        )  # fmt: skip
+        await self._charge([user, self._tenant(tenant)], {"user": "user", "tenant": "tenant"})
+
+    async def charge_ip(self, ip: str | None) -> None:
+        """One unauthenticated request from a client address."""
+        if ip is None:
+            return
+        limit = Limit(key=f"ip:{ip}", per_minute=self._policy.per_ip, burst=self._policy.burst)
+        await self._charge([limit], {"ip": "client address"})
+
+    async def _charge(self, limits: list[Limit], names: dict[str, str]) -> None:
+        if self._limiter is None:
+            return
+        verdict = await self._limiter.hit(limits)
+        if verdict.allowed:
+            return
+        seconds = max(1, int(verdict.retry_after + 0.999))
+        kind = verdict.limit.key.split(":", 1)[0] if verdict.limit else "key"
+        raise RateLimitedError(
+            f"rate limit of this {names.get(kind, kind)} exceeded; retry in {seconds}s",
+            headers={"Retry-After": str(seconds)},
+        )
