@@ -12,6 +12,7 @@ from caas_control_plane.problems import PROBLEM_BASE, ProblemError
 from caas_control_plane.runtime import Runtime
 from caas_control_plane.services.access import AccessTokenError
 from caas_control_plane.services.context import ClientInfo, Principal
+from caas_control_plane.services.rate_limits import API_CALLS, TOKENS_ISSUED
 from caas_control_plane.settings import ApiSettings
 from caas_core.domain.api_key_records import ApiKeyRecord
 
@@ -95,13 +96,16 @@ OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
 
 
 def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
+    # Usage counted in the rate limiter's round trip: tokens:issue is the SDK token endpoint.
+    counts = (API_CALLS, TOKENS_ISSUED) if scope == scopes.TOKENS_ISSUE else (API_CALLS,)
+
     async def dependency(
         runtime: RuntimeDep,
         client: ClientDep,
         presented: Annotated[str | None, Security(_api_key_header)],
     ) -> ApiKeyRecord:
         record = await runtime.api_keys.authenticate(presented, scope=scope, client=client)
-        await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id)
+        await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id, counts=counts)
         return record
 
     return dependency
@@ -134,6 +138,10 @@ TokenIssuerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TOKENS_ISSUE))]
 TokenRevokerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TOKENS_REVOKE))]
 IntrospectorKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TOKENS_INTROSPECT))]
 OptionalRevokerKey = Annotated[ApiKeyRecord | None, Depends(_optional_revoker)]
+KeyManagerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.KEYS_MANAGE))]
+TenantReaderKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_READ))]
+TenantWriterKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_WRITE))]
+SessionAdminKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.SESSIONS_ADMIN))]
 
 
 def require_tenant(principal: Principal, tenant: str) -> None:

@@ -18,10 +18,12 @@ from pymongo import ASCENDING, IndexModel
 from caas_control_plane.auth.kek import KEK_INFO, SUCCESSOR_INFO, derive_subkey, kek_id, parse_kek
 from caas_control_plane.health import BackendHealth
 from caas_control_plane.services.access import AccessGuard
+from caas_control_plane.services.api_key_admin import ApiKeyAdmin
 from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCache
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
 from caas_control_plane.services.rate_limits import RatePolicy, RequestLimits
 from caas_control_plane.services.revocation import RevocationService
+from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
 from caas_control_plane.settings import ApiSettings
@@ -32,6 +34,8 @@ from caas_control_plane.stores.revocations import COLLECTION as REVOCATIONS
 from caas_control_plane.stores.revocations import RevocationStore
 from caas_control_plane.stores.sessions import SessionStore
 from caas_control_plane.stores.signing_keys import SigningKeyStore
+from caas_control_plane.stores.tenants import TenantStore
+from caas_control_plane.stores.usage import UsageCounters
 from caas_control_plane.version import SERVICE_NAME
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.adapters.clients import BackendClients
@@ -89,6 +93,8 @@ class Runtime:
     tokens: TokenService
     control: TokenControl
     api_keys: ApiKeyAuthenticator
+    key_admin: ApiKeyAdmin
+    tenants: TenantService
     limits: RequestLimits
     guard: AccessGuard
     outbox: OutboxStore
@@ -172,6 +178,23 @@ class Runtime:
             handler=revocations.on_event,
             timeout=settings.backend_timeout,
         )
+        api_key_store = ApiKeyStore(db)
+        authenticator = ApiKeyAuthenticator(
+            store=api_key_store,
+            audit=audit,
+            clock=clock,
+            cache=ApiKeyCache(
+                ttl=settings.api_key_cache_seconds, changed_at=revocations.api_key_changed_at
+            ),
+        )
+        tenants = TenantService(
+            store=TenantStore(db),
+            api_keys=api_key_store,
+            families=families,
+            counters=UsageCounters(clients.redis),
+            audit=audit,
+            clock=clock,
+        )
         runtime = cls(
             settings=settings,
             clients=clients,
@@ -185,14 +208,16 @@ class Runtime:
             control=TokenControl(
                 keys=keys, families=families, revocations=revocations, audit=audit, clock=clock
             ),
-            api_keys=ApiKeyAuthenticator(
-                store=ApiKeyStore(db),
+            api_keys=authenticator,
+            key_admin=ApiKeyAdmin(
+                store=api_key_store,
+                tenants=tenants,
+                authenticator=authenticator,
+                revocations=revocations,
                 audit=audit,
                 clock=clock,
-                cache=ApiKeyCache(
-                    ttl=settings.api_key_cache_seconds, changed_at=revocations.api_key_changed_at
-                ),
             ),
+            tenants=tenants,
             limits=RequestLimits(
                 RateLimiter(clients.redis),
                 policy=RatePolicy(

@@ -6,8 +6,31 @@ from typing import Final
 TOKENS_ISSUE: Final = "tokens:issue"
 TOKENS_REVOKE: Final = "tokens:revoke"
 TOKENS_INTROSPECT: Final = "tokens:introspect"
+KEYS_MANAGE: Final = "keys:manage"
+TENANT_READ: Final = "tenant:read"
+TENANT_WRITE: Final = "tenant:write"
+SESSIONS_ADMIN: Final = "sessions:admin"
 ALL: Final = "*"
-KNOWN: Final = frozenset({TOKENS_ISSUE, TOKENS_REVOKE, TOKENS_INTROSPECT})
+KNOWN: Final = frozenset(
+    {
+        TOKENS_ISSUE,
+        TOKENS_REVOKE,
+        TOKENS_INTROSPECT,
+        KEYS_MANAGE,
+        TENANT_READ,
+        TENANT_WRITE,
+        SESSIONS_ADMIN,
+    }
+)
+_RESOURCES: Final = frozenset(scope.partition(":")[0] for scope in KNOWN)
+
+
+def is_valid_scope(scope: str) -> bool:
+    """A scope a key may be given: a known one, `<known resource>:*`, or `*`."""
+    if scope in KNOWN or scope == ALL:
+        return True
+    resource, _, action = scope.partition(":")
+    return action == "*" and resource in _RESOURCES
 
 
 def has_scope(granted: Iterable[str], required: str) -> bool:

@@ -62,3 +62,27 @@ class BackendUnavailableError(ServiceError):
     status = 503
     code = "backend-unavailable"
     title = "Backend unavailable"
+
+
+class ConflictError(ServiceError):
+    """The resource is in a state (or owned by a writer) that forbids this change."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class QuotaExceededError(ServiceError):
+    """The tenant's plan does not allow more of this resource."""
+
+    status = 403
+    code = "quota-exceeded"
+    title = "Quota exceeded"
+
+
+class InvalidRequestError(ServiceError):
+    """A well-formed request whose values make no sense together (e.g. an expiry in the past)."""
+
+    status = 422
+    code = "invalid-request"
+    title = "Invalid request"

@@ -10,9 +10,19 @@ A request refused by one limit is not charged to the others (the Lua script chec
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
 
 from caas_control_plane.services.errors import RateLimitedError
-from caas_control_plane.stores.rate_limit import Limit, RateLimiter
+from caas_control_plane.stores.rate_limit import Limit, RateLimiter, Usage
+
+API_CALLS: Final = "apiCalls"
+TOKENS_ISSUED: Final = "tokensIssued"
+
+
+def usage_key(tenant: str, *, now: datetime | None = None) -> str:
+    """The usage hash of a tenant's calendar month (UTC)."""
+    return f"{tenant}:{(now or datetime.now(UTC)):%Y%m}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,10 +48,16 @@ class RequestLimits:
         burst = max(self._policy.burst, per // 6)
         return Limit(key=f"tenant:{tenant}", per_minute=per, burst=burst)
 
-    async def charge_key(self, *, tenant: str, key_id: str) -> None:
-        """One request by an API key of `tenant`."""
+    async def charge_key(
+        self, *, tenant: str, key_id: str, counts: tuple[str, ...] = (API_CALLS,)
+    ) -> None:
+        """One request by an API key of `tenant`; `counts` are the usage counters it adds to."""
         key = Limit(key=f"key:{key_id}", per_minute=self._policy.per_key, burst=self._policy.burst)
-        await self._charge([key, self._tenant(tenant)], {"key": "API key", "tenant": "tenant"})
+        await self._charge(
+            [key, self._tenant(tenant)],
+            {"key": "API key", "tenant": "tenant"},
+            usage=Usage(key=usage_key(tenant), fields=counts),
+        )
 
     async def charge_user(self, *, tenant: str, user_id: str) -> None:
         """One request by an SDK user of `tenant`."""
@@ -49,7 +65,11 @@ class RequestLimits:
             key=f"user:{tenant}:{user_id}", per_minute=self._policy.per_user,
             burst=self._policy.burst,
         )  # fmt: skip
-        await self._charge([user, self._tenant(tenant)], {"user": "user", "tenant": "tenant"})
+        await self._charge(
+            [user, self._tenant(tenant)],
+            {"user": "user", "tenant": "tenant"},
+            usage=Usage(key=usage_key(tenant), fields=(API_CALLS,)),
+        )
 
     async def charge_ip(self, ip: str | None) -> None:
         """One unauthenticated request from a client address."""
@@ -58,10 +78,12 @@ class RequestLimits:
         limit = Limit(key=f"ip:{ip}", per_minute=self._policy.per_ip, burst=self._policy.burst)
         await self._charge([limit], {"ip": "client address"})
 
-    async def _charge(self, limits: list[Limit], names: dict[str, str]) -> None:
+    async def _charge(
+        self, limits: list[Limit], names: dict[str, str], *, usage: Usage | None = None
+    ) -> None:
         if self._limiter is None:
             return
-        verdict = await self._limiter.hit(limits)
+        verdict = await self._limiter.hit(limits, usage=usage)
         if verdict.allowed:
             return
         seconds = max(1, int(verdict.retry_after + 0.999))

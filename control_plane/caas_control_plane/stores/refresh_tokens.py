@@ -226,6 +226,12 @@ class RefreshTokenStore:
                 }
             )
 
+    async def count_active(self, *, tenant: str, now: datetime) -> int:
+        """Live (active, unexpired) families of a tenant: its active sessions."""
+        return await self._families.count_documents(
+            {"tenant": tenant, "state": FamilyState.ACTIVE.value, "expiresAt": {"$gt": now}}
+        )
+
     async def sweep(self, *, now: datetime) -> int:
         """Delete expired families and pointers (no TTL indexes on FerretDB)."""
         families = await self._families.delete_many({"expiresAt": {"$lt": now}})

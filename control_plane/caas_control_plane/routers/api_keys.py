@@ -1,0 +1,149 @@
+"""`/v1/auth/api-keys`: a tenant back end manages its API keys (X-API-Key with keys:manage)."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from pydantic import Field
+
+from caas_control_plane.deps import ClientDep, KeyManagerKey, RuntimeDep
+from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_core.domain.api_key_records import ApiKeyRecord
+
+router = APIRouter(prefix="/v1/auth/api-keys", tags=["api-keys"])
+KeyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z2-7]+$")]
+Scope = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z*][a-z:*_-]*$")]
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class ApiKeyPublic(CamelModel):
+    """A stored key, never its secret or hash."""
+
+    key_id: str
+    name: str
+    scopes: list[str]
+    managed_by: str = Field(description="`api` (REST) or `operator` (an ApiKey resource).")
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    valid_until: datetime | None = None
+    resource: str | None = Field(default=None, description="namespace/name of its ApiKey.")
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """A new key: `apiKey` is shown this once and never stored."""
+
+    api_key: str
+
+
+class ApiKeyCreate(CamelModel):
+    """A new REST-owned key."""
+
+    name: str = Field(min_length=1, max_length=128)
+    scopes: list[Scope] = Field(min_length=1, max_length=20)
+    expires_at: datetime | None = None
+
+
+class ApiKeyUpdate(CamelModel):
+    """Fields to change; omitted ones stay (`expiresAt: null` removes the expiry)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    scopes: list[Scope] | None = Field(default=None, min_length=1, max_length=20)
+    expires_at: datetime | None = None
+
+
+class ApiKeyList(CamelModel):
+    """The tenant's keys."""
+
+    items: list[ApiKeyPublic]
+
+
+def _public(record: ApiKeyRecord) -> ApiKeyPublic:
+    return ApiKeyPublic(
+        key_id=record.key_id,
+        name=record.name,
+        scopes=list(record.scopes),
+        managed_by=record.managed_by.value,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        revoked_at=record.revoked_at,
+        valid_until=record.valid_until,
+        resource=None
+        if record.source is None
+        else f"{record.source.namespace}/{record.source.name}",
+    )
+
+
+@router.get("", response_model=ApiKeyList, responses=problems(**COMMON))
+async def list_keys(caller: KeyManagerKey, runtime: RuntimeDep) -> ApiKeyList:
+    """Every key of the caller's tenant, both writers', oldest first."""
+    return ApiKeyList(items=[_public(r) for r in await runtime.key_admin.list(caller.tenant)])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses=problems(**COMMON),
+    summary="Create a key (the plaintext is returned once)",
+)
+async def create_key(
+    body: ApiKeyCreate,
+    caller: KeyManagerKey,
+    runtime: RuntimeDep,
+    client: ClientDep,
+    response: Response,
+) -> ApiKeyCreated:
+    """A key may only be given scopes the calling key holds; the plan caps how many exist."""
+    record, plaintext = await runtime.key_admin.create(
+        caller=caller, name=body.name, scopes=body.scopes, expires_at=body.expires_at,
+        client=client,
+    )  # fmt: skip
+    response.headers.update(_NO_STORE)
+    return ApiKeyCreated(**_public(record).model_dump(), api_key=plaintext)
+
+
+@router.get(
+    "/{key_id}", response_model=ApiKeyPublic, responses=problems(**COMMON, _404="No such key")
+)
+async def get_key(key_id: KeyId, caller: KeyManagerKey, runtime: RuntimeDep) -> ApiKeyPublic:
+    """One key of the caller's tenant."""
+    return _public(await runtime.key_admin.get(caller.tenant, key_id))
+
+
+@router.put(
+    "/{key_id}",
+    response_model=ApiKeyPublic,
+    responses=problems(**COMMON, _404="No such key", _409="Managed by an ApiKey resource"),
+)
+async def update_key(
+    key_id: KeyId,
+    body: ApiKeyUpdate,
+    caller: KeyManagerKey,
+    runtime: RuntimeDep,
+    client: ClientDep,
+) -> ApiKeyPublic:
+    """Rename, re-scope or change the expiry of a REST-owned key."""
+    record = await runtime.key_admin.update(
+        caller=caller,
+        key_id=key_id,
+        name=body.name,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+        clear_expiry="expires_at" in body.model_fields_set and body.expires_at is None,
+        client=client,
+    )
+    return _public(record)
+
+
+@router.delete(
+    "/{key_id}",
+    status_code=204,
+    responses=problems(**COMMON, _404="No such key", _409="Managed by an ApiKey resource"),
+)
+async def revoke_key(
+    key_id: KeyId, caller: KeyManagerKey, runtime: RuntimeDep, client: ClientDep
+) -> Response:
+    """Revoke a REST-owned key at once, on every instance."""
+    await runtime.key_admin.revoke(caller=caller, key_id=key_id, client=client)
+    return Response(status_code=204)

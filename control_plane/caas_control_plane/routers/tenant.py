@@ -1,0 +1,147 @@
+"""`/v1/tenant`: the caller's own tenant — profile, settings, usage (X-API-Key, tenant:*)."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import Field, StringConstraints
+
+from caas_control_plane.deps import ClientDep, RuntimeDep, TenantReaderKey, TenantWriterKey
+from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_control_plane.services.tenants import TenantProfile
+from caas_core.audit import Actor
+
+router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
+Origin = Annotated[str, StringConstraints(max_length=256, pattern=r"^https?://[^\s/]+$")]
+MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
+MetaValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+class RateLimitPublic(CamelModel):
+    """The plan's request rate."""
+
+    requests_per_second: int
+    burst: int
+
+
+class PlanPublic(CamelModel):
+    """Plan and quotas, synced from the Tenant resource by the operator."""
+
+    tier: str
+    max_api_keys: int
+    max_webhooks: int
+    rate_limit: RateLimitPublic
+    synced: bool = Field(description="False: nothing synced yet, the CRD's defaults apply.")
+
+
+class TenantSettings(CamelModel):
+    """Tenant-wide runtime settings the tenant may change."""
+
+    mfa_required: bool = Field(default=False, description="Users must enrol a second factor.")
+    allowed_origins: list[Origin] = Field(default_factory=list, max_length=20)
+    session_lifetime_seconds: int | None = Field(default=None, ge=300, le=90 * 86400)
+    metadata: dict[MetaKey, MetaValue] = Field(default_factory=dict, max_length=20)
+
+
+class TenantPublic(CamelModel):
+    """The tenant."""
+
+    name: str
+    display_name: str | None
+    plan: PlanPublic
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class TenantUpdate(CamelModel):
+    """Fields of the tenant the control plane owns."""
+
+    display_name: str = Field(min_length=1, max_length=128)
+
+
+class UsagePublic(CamelModel):
+    """This month's counters (UTC) and current counts against the plan."""
+
+    month: str
+    api_calls: int
+    tokens_issued: int
+    api_keys: int
+    active_sessions: int
+    max_api_keys: int
+
+
+def _public(profile: TenantProfile) -> TenantPublic:
+    plan = profile.plan
+    return TenantPublic(
+        name=profile.name,
+        display_name=profile.display_name,
+        plan=PlanPublic(
+            tier=plan.tier.value,
+            max_api_keys=plan.max_api_keys,
+            max_webhooks=plan.max_webhooks,
+            rate_limit=RateLimitPublic(
+                requests_per_second=plan.rate_limit.requests_per_second,
+                burst=plan.rate_limit.burst,
+            ),
+            synced=profile.plan_synced,
+        ),
+        created_at=profile.created_at,
+        updated_at=profile.updated_at,
+    )
+
+
+@router.get("", response_model=TenantPublic, responses=problems(**COMMON))
+async def get_tenant(caller: TenantReaderKey, runtime: RuntimeDep) -> TenantPublic:
+    """The caller's tenant."""
+    return _public(await runtime.tenants.profile(caller.tenant))
+
+
+@router.put("", response_model=TenantPublic, responses=problems(**COMMON))
+async def put_tenant(
+    body: TenantUpdate, caller: TenantWriterKey, runtime: RuntimeDep, client: ClientDep
+) -> TenantPublic:
+    """Change the display name (plan and quotas come from the Tenant resource)."""
+    profile = await runtime.tenants.update(
+        caller.tenant,
+        changes={"displayName": body.display_name},
+        actor=Actor(type="api_key", id=caller.key_id),
+        client=client,
+        action="tenant.updated",
+    )
+    return _public(profile)
+
+
+@router.get("/settings", response_model=TenantSettings, responses=problems(**COMMON))
+async def get_settings(caller: TenantReaderKey, runtime: RuntimeDep) -> TenantSettings:
+    """The tenant's settings (defaults until first written)."""
+    profile = await runtime.tenants.profile(caller.tenant)
+    return TenantSettings.model_validate(dict(profile.settings))
+
+
+@router.put("/settings", response_model=TenantSettings, responses=problems(**COMMON))
+async def put_settings(
+    body: TenantSettings, caller: TenantWriterKey, runtime: RuntimeDep, client: ClientDep
+) -> TenantSettings:
+    """Replace the tenant's settings."""
+    profile = await runtime.tenants.update(
+        caller.tenant,
+        changes={"settings": body.model_dump(by_alias=True)},
+        actor=Actor(type="api_key", id=caller.key_id),
+        client=client,
+        action="tenant.settings.updated",
+    )
+    return TenantSettings.model_validate(dict(profile.settings))
+
+
+@router.get("/usage", response_model=UsagePublic, responses=problems(**COMMON))
+async def get_usage(caller: TenantReaderKey, runtime: RuntimeDep) -> UsagePublic:
+    """Counters of this month (Redis) and counts of keys and live sessions (MongoDB)."""
+    usage = await runtime.tenants.usage(caller.tenant)
+    return UsagePublic(
+        month=usage.month,
+        api_calls=usage.api_calls,
+        tokens_issued=usage.tokens_issued,
+        api_keys=usage.api_keys,
+        active_sessions=usage.active_sessions,
+        max_api_keys=usage.plan.max_api_keys,
+    )

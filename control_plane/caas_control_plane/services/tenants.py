@@ -1,0 +1,132 @@
+"""Tenant profile, settings, plan quotas and usage (counters in Redis, counts in MongoDB)."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from caas_control_plane.services.context import ClientInfo
+from caas_control_plane.services.rate_limits import API_CALLS, TOKENS_ISSUED, usage_key
+from caas_control_plane.stores.refresh_tokens import RefreshTokenStore
+from caas_control_plane.stores.tenants import TenantStore
+from caas_control_plane.stores.usage import UsageCounters
+from caas_core.adapters.api_key_store import ApiKeyStore
+from caas_core.audit import Actor, AuditWriter, Outcome
+from caas_core.resources.tenant import PlanSpec
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantProfile:
+    """What `/v1/tenant` shows."""
+
+    name: str
+    display_name: str | None
+    plan: PlanSpec
+    plan_synced: bool  # False: no plan synced from the Tenant resource yet; CRD defaults apply
+    settings: Mapping[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantUsage:
+    """This month's counters and the current counts against the plan's quotas."""
+
+    month: str
+    api_calls: int
+    tokens_issued: int
+    api_keys: int
+    active_sessions: int
+    plan: PlanSpec
+
+
+class TenantService:
+    """Reads and updates tenants; every change is audited."""
+
+    def __init__(
+        self,
+        *,
+        store: TenantStore,
+        api_keys: ApiKeyStore,
+        families: RefreshTokenStore,
+        counters: UsageCounters,
+        audit: AuditWriter,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._api_keys = api_keys
+        self._families = families
+        self._counters = counters
+        self._audit = audit
+        self._clock = clock
+
+    async def profile(self, tenant: str) -> TenantProfile:
+        """The tenant as stored (plan defaults when the operator has not synced one)."""
+        doc = await self._store.get(tenant) or {}
+        return _profile(tenant, doc)
+
+    async def plan(self, tenant: str) -> PlanSpec:
+        """The tenant's plan and quotas."""
+        return (await self.profile(tenant)).plan
+
+    async def update(
+        self,
+        tenant: str,
+        *,
+        changes: dict[str, Any],
+        actor: Actor,
+        client: ClientInfo,
+        action: str,
+    ) -> TenantProfile:
+        """Write control-plane-owned fields (`displayName`, `settings`) and audit the change."""
+        doc = await self._store.update(tenant, changes=changes, now=self._clock())
+        await self._audit.emit(
+            client.event(
+                action,
+                outcome=Outcome.SUCCESS,
+                actor=actor,
+                tenant=tenant,
+                target_type="tenant",
+                target_id=tenant,
+                details={"fields": sorted(changes)},
+            )
+        )
+        return _profile(tenant, doc)
+
+    async def usage(self, tenant: str) -> TenantUsage:
+        """Redis counters of this month and MongoDB counts of keys and live sessions."""
+        now = self._clock()
+        key = usage_key(tenant, now=now)
+        counters = await self._counters.month(key)
+        keys = await self._api_keys.list_for_tenant(tenant)
+        sessions = await self._families.count_active(tenant=tenant, now=now)
+        return TenantUsage(
+            month=f"{now:%Y-%m}",
+            api_calls=counters.get(API_CALLS, 0),
+            tokens_issued=counters.get(TOKENS_ISSUED, 0),
+            api_keys=sum(1 for record in keys if record.unusable(now=now) is None),
+            active_sessions=sessions,
+            plan=await self.plan(tenant),
+        )
+
+
+def _profile(tenant: str, doc: Mapping[str, Any]) -> TenantProfile:
+    raw_plan = doc.get("plan")
+    try:
+        plan = PlanSpec.model_validate(raw_plan or {})
+        synced = bool(raw_plan)
+    except ValidationError:  # a malformed sync: fail closed to the defaults, flagged unsynced
+        plan, synced = PlanSpec(), False
+    return TenantProfile(
+        name=tenant,
+        display_name=doc.get("displayName"),
+        plan=plan,
+        plan_synced=synced,
+        settings=doc.get("settings") or {},
+        created_at=doc.get("createdAt"),
+        updated_at=doc.get("updatedAt"),
+    )
