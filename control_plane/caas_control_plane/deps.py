@@ -125,6 +125,21 @@ async def _optional_revoker(
     return record
 
 
+def _optional_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
+    async def dependency(
+        runtime: RuntimeDep,
+        client: ClientDep,
+        presented: Annotated[str | None, Security(_api_key_header)],
+    ) -> ApiKeyRecord | None:
+        if presented is None:
+            return None
+        record = await runtime.api_keys.authenticate(presented, scope=scope, client=client)
+        await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id)
+        return record
+
+    return dependency
+
+
 async def _ip_limited(runtime: RuntimeDep, client: ClientDep) -> None:
     await runtime.limits.charge_ip(client.ip)
 
@@ -142,6 +157,9 @@ KeyManagerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.KEYS_MANAGE))]
 TenantReaderKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_READ))]
 TenantWriterKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_WRITE))]
 SessionAdminKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.SESSIONS_ADMIN))]
+OptionalSessionAdminKey = Annotated[
+    ApiKeyRecord | None, Depends(_optional_key(scopes.SESSIONS_ADMIN))
+]
 
 
 def require_tenant(principal: Principal, tenant: str) -> None:

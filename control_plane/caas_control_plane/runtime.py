@@ -23,6 +23,7 @@ from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCach
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
 from caas_control_plane.services.rate_limits import RatePolicy, RequestLimits
 from caas_control_plane.services.revocation import RevocationService
+from caas_control_plane.services.sessions import SessionService
 from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
@@ -95,6 +96,7 @@ class Runtime:
     api_keys: ApiKeyAuthenticator
     key_admin: ApiKeyAdmin
     tenants: TenantService
+    sessions: SessionService
     limits: RequestLimits
     guard: AccessGuard
     outbox: OutboxStore
@@ -218,6 +220,14 @@ class Runtime:
                 clock=clock,
             ),
             tenants=tenants,
+            sessions=SessionService(
+                sessions=sessions,
+                families=families,
+                revocations=revocations,
+                audit=audit,
+                max_lifetime=settings.refresh_token_ttl,
+                clock=clock,
+            ),
             limits=RequestLimits(
                 RateLimiter(clients.redis),
                 policy=RatePolicy(

@@ -226,6 +226,15 @@ class RefreshTokenStore:
                 }
             )
 
+    async def extend(self, family_id: str, *, expires_at: datetime) -> bool:
+        """Move an active family's absolute end, and its pointers' (kept until then)."""
+        result = await self._families.update_one(
+            {"_id": family_id, "state": FamilyState.ACTIVE.value},
+            {"$set": {"expiresAt": expires_at}},
+        )
+        await self._tokens.update_many({"family": family_id}, {"$set": {"expiresAt": expires_at}})
+        return result.modified_count == 1
+
     async def count_active(self, *, tenant: str, now: datetime) -> int:
         """Live (active, unexpired) families of a tenant: its active sessions."""
         return await self._families.count_documents(

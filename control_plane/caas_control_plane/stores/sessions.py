@@ -98,6 +98,18 @@ class SessionStore:
         doc = await self._sessions(tenant).find_one({"_id": session_id})
         return None if doc is None else _from_document(tenant, doc)
 
+    async def list_for_user(self, *, tenant: str, user_id: str) -> list[SessionRecord]:
+        """Every unrevoked session of a user, newest first (expired ones included)."""
+        cursor = self._sessions(tenant).find({"user_id": user_id, "revoked_at": None})
+        records = [_from_document(tenant, doc) async for doc in cursor]
+        return sorted(records, key=lambda record: record.created_at, reverse=True)
+
+    async def extend(self, *, tenant: str, session_id: str, expires_at: datetime) -> None:
+        """Move a session's end (its refresh family is moved alongside)."""
+        await self._sessions(tenant).update_one(
+            {"_id": session_id}, {"$set": {"expires_at": expires_at}}
+        )
+
     async def touch(self, *, tenant: str, session_id: str, now: datetime) -> None:
         """Record activity (a refresh)."""
         await self._sessions(tenant).update_one(

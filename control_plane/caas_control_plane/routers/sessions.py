@@ -1,0 +1,162 @@
+"""`/v1/sessions`: a user's sessions and devices (Bearer); admin actions (sessions:admin key)."""
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from pydantic import Field
+
+from caas_control_plane.deps import (
+    ClientDep,
+    CurrentPrincipal,
+    OptionalPrincipal,
+    OptionalSessionAdminKey,
+    RuntimeDep,
+    SessionAdminKey,
+)
+from caas_control_plane.routers.auth import UserId
+from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_control_plane.services.errors import InvalidCredentialsError
+from caas_control_plane.services.sessions import SessionRecord
+from caas_core.audit import Actor
+
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
+SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^ses_[A-Za-z0-9_-]+$")]
+_NOT_FOUND = problems(**COMMON, _404="No such session (or another user's/tenant's)")
+
+
+class DevicePublic(CamelModel):
+    """The device a session was started from, as the tenant back end described it."""
+
+    device_id: str | None = None
+    name: str | None = None
+    platform: str | None = None
+    fingerprint: str | None = None
+    app_version: str | None = None
+
+
+class SessionPublic(CamelModel):
+    """One session."""
+
+    session_id: str
+    user_id: str
+    created_at: datetime
+    last_seen_at: datetime = Field(description="Login or the latest refresh.")
+    expires_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    device: DevicePublic
+    current: bool = Field(default=False, description="The session of the calling token.")
+
+
+class SessionList(CamelModel):
+    """Live sessions, newest first."""
+
+    items: list[SessionPublic]
+
+
+class Terminated(CamelModel):
+    """How many sessions were ended."""
+
+    terminated: int
+
+
+class ExtendRequest(CamelModel):
+    """Push the session's end out (capped at the maximum refresh lifetime from now)."""
+
+    seconds: int = Field(ge=60, le=90 * 86400)
+
+
+def _public(record: SessionRecord, *, current: str | None = None) -> SessionPublic:
+    device = record.device
+    return SessionPublic(
+        session_id=record.session_id,
+        user_id=record.user_id,
+        created_at=record.created_at,
+        last_seen_at=record.last_seen_at,
+        expires_at=record.expires_at,
+        ip=record.ip,
+        user_agent=record.user_agent,
+        device=DevicePublic(
+            device_id=device.device_id,
+            name=device.name,
+            platform=device.platform,
+            fingerprint=device.fingerprint,
+            app_version=device.app_version,
+        ),
+        current=record.session_id == current,
+    )
+
+
+@router.get("", response_model=SessionList, responses=problems(**COMMON))
+async def list_sessions(principal: CurrentPrincipal, runtime: RuntimeDep) -> SessionList:
+    """The caller's live sessions; `current` marks the one of this token."""
+    records = await runtime.sessions.live(tenant=principal.tenant, user_id=principal.user_id)
+    return SessionList(items=[_public(r, current=principal.session_id) for r in records])
+
+
+@router.delete("", response_model=Terminated, responses=problems(**COMMON))
+async def terminate_others(
+    principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep
+) -> Terminated:
+    """End every session of the caller except the current one."""
+    count = await runtime.sessions.terminate_others(
+        tenant=principal.tenant,
+        user_id=principal.user_id,
+        current=principal.session_id,
+        actor=principal.actor,
+        client=client,
+    )
+    return Terminated(terminated=count)
+
+
+@router.delete("/{session_id}", status_code=204, responses=_NOT_FOUND)
+async def terminate(
+    session_id: SessionId,
+    runtime: RuntimeDep,
+    client: ClientDep,
+    principal: OptionalPrincipal,
+    admin: OptionalSessionAdminKey,
+) -> Response:
+    """End one session: a user their own (Bearer), an admin key any of its tenant."""
+    if admin is not None:
+        await runtime.sessions.terminate(
+            tenant=admin.tenant, session_id=session_id, user_id=None,
+            actor=Actor(type="api_key", id=admin.key_id), client=client,
+        )  # fmt: skip
+    elif principal is not None:
+        await runtime.sessions.terminate(
+            tenant=principal.tenant, session_id=session_id, user_id=principal.user_id,
+            actor=principal.actor, client=client,
+        )  # fmt: skip
+    else:
+        raise InvalidCredentialsError("a Bearer access token or an X-API-Key is required")
+    return Response(status_code=204)
+
+
+@router.get("/users/{user_id}", response_model=SessionList, responses=problems(**COMMON))
+async def list_user_sessions(
+    user_id: Annotated[UserId, Path()], admin: SessionAdminKey, runtime: RuntimeDep
+) -> SessionList:
+    """A user's live sessions (admin key of the user's tenant)."""
+    records = await runtime.sessions.live(tenant=admin.tenant, user_id=user_id)
+    return SessionList(items=[_public(r) for r in records])
+
+
+@router.post("/{session_id}/extend", response_model=SessionPublic, responses=_NOT_FOUND)
+async def extend(
+    session_id: SessionId,
+    body: ExtendRequest,
+    admin: SessionAdminKey,
+    runtime: RuntimeDep,
+    client: ClientDep,
+) -> SessionPublic:
+    """Extend a session of the admin key's tenant."""
+    record = await runtime.sessions.extend(
+        tenant=admin.tenant,
+        session_id=session_id,
+        by=timedelta(seconds=body.seconds),
+        actor=Actor(type="api_key", id=admin.key_id),
+        client=client,
+    )
+    return _public(record)
