@@ -44,6 +44,8 @@ class Run:
     # Names the operator wrote into the status earlier (objects it made before the registry).
     listed: frozenset[str]
     now: datetime
+    # Status keys (namespace, database, redisUser, kafkaUser) of objects found to be ours.
+    owned: dict[str, str] = field(default_factory=dict)
 
     @property
     def tenant(self) -> str:
@@ -77,8 +79,9 @@ class Applied:
     """Outcomes of every step plus what the status lists."""
 
     outcomes: list[StepOutcome]
-    topics: tuple[str, ...] = ()
-    kafka_user: str | None = None
+    owned: dict[str, str] = field(default_factory=dict)
+    # None when Kafka could not be asked: the listed topics stay as they were.
+    topics: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -158,11 +161,10 @@ async def apply_plan(run: Run) -> Applied:
     )
     outcomes = [k8s, *backends]
     topics = kafka_result.get("topics")
-    user = kafka_result.get("user")
     return Applied(
         outcomes=outcomes,
-        topics=tuple(topics) if isinstance(topics, tuple) else (),
-        kafka_user=user if isinstance(user, str) else None,
+        owned=dict(run.owned),
+        topics=tuple(topics) if isinstance(topics, tuple) else None,
     )
 
 
@@ -187,6 +189,7 @@ async def _kubernetes(run: Run) -> StepOutcome:
                 reason="NamespaceTerminating",
                 message=f"namespace {names.namespace} is still being deleted; retrying",
             )
+    run.owned["namespace"] = names.namespace
     if (
         namespace is None
         or any(namespace.labels.get(k) != v for k, v in plan.labels.items())
@@ -273,6 +276,7 @@ async def _mongo(run: Run, *, stored: bool) -> StepOutcome:
     known = ownership is not Ownership.CLAIM
     if ownership is not Ownership.MANAGED:
         await run.claim(ResourceKind.MONGO_DATABASE, [database])
+    run.owned["database"] = database
     report = await mongo.ensure_database(
         context.clients.mongo, database=database, collections=plan.collections, existing=existing
     )
@@ -427,7 +431,7 @@ async def _kafka(run: Run, *, stored: bool, result: dict[str, object]) -> StepOu
             for d in report.drifts
         )
     retained = await _removed_topics(run, notes, sorted(claimed - set(desired)))
-    principal = await _kafka_principal(run, notes, stored=stored, result=result)
+    principal = await _kafka_principal(run, notes, stored=stored)
     result["topics"] = tuple(t.name for t in managed)
     parts = [f"{len(managed)} topics under {plan.names.topic_prefix}"]
     if isinstance(principal, str):
@@ -479,9 +483,7 @@ async def _removed_topics(run: Run, notes: _Notes, removed: list[str]) -> str:
     )
 
 
-async def _kafka_principal(
-    run: Run, notes: _Notes, *, stored: bool, result: dict[str, object]
-) -> str | StepOutcome:
+async def _kafka_principal(run: Run, notes: _Notes, *, stored: bool) -> str | StepOutcome:
     """The SCRAM principal and its prefixed ACLs, when the cluster has an authorizer."""
     context, plan = run.context, run.plan
     admin, timeout = context.clients.kafka, context.settings.backend_timeout
@@ -547,7 +549,7 @@ async def _kafka_principal(
             action=f"removed ACLs of {principal}: {', '.join(diff.extra)}",
             known=claim is not None,
         )
-    result["user"] = user
+    run.owned["kafkaUser"] = user
     return f"principal {principal} with {len(plan.kafka_acls)} prefixed ACLs"
 
 
@@ -572,6 +574,7 @@ async def _redis(run: Run, *, stored: bool) -> StepOutcome:
     known = ownership is not Ownership.CLAIM
     if ownership is not Ownership.MANAGED:
         await run.claim(ResourceKind.REDIS_USER, [spec.name])
+    run.owned["redisUser"] = spec.name
     report = await redis.ensure_acl_user(
         context.clients.redis, spec, password=run.plan.credentials.redis, live=live
     )

@@ -45,6 +45,8 @@ class OperatorContext:
     # kopf runs timers beside change handlers: one lock per tenant keeps reconciles of the same
     # tenant in sequence; the semaphore bounds how many tenants are reconciled at once.
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Uids of Tenants whose teardown began: a timer tick queued behind it must not reconcile.
+    deleting: set[str] = field(default_factory=set)
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
 
     @classmethod

@@ -1,9 +1,10 @@
 """kopf handlers for Tenant: thin wrappers around reconcile and finalize."""
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import kopf
@@ -25,33 +26,48 @@ from caas_operator.status import EventSpec
 logger = logging.getLogger(__name__)
 
 RESYNC_SECONDS: Final = resync_interval()
+_PLATFORM_TASK: Final = "platform-task"
 # How long a Delete blocked by a legal hold (or a pause) waits before looking again.
-HOLD_RECHECK_SECONDS: Final = 60.0
+HOLD_RECHECK_SECONDS: Final = 30.0
 PAUSE_RECHECK_SECONDS: Final = 10.0
 
 
 @kopf.on.startup()
-async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    """Configure kopf, open the clients, ensure the platform's database and topics."""
+async def start(*, settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Configure kopf, open the clients, and ensure the platform's database and topics.
+
+    A backend that is down does not hold tenants back: the platform resources are retried in
+    the background while tenants are reconciled with a truthful per-backend status.
+    """
     operator_settings = context.settings_of(memo)
     configure_kopf(settings, operator_settings)
     opened = context.ensure(memo, operator_settings)
-    try:
-        await ensure_platform(opened)
-    except BaseException as exc:
-        # An unfinished start-up leaves nothing open: kopf runs no cleanup then, and the
-        # clients' background tasks would hold up the exit while kopf waits between retries.
-        await context.discard(memo)
-        if not isinstance(exc, Exception):
-            raise
-        raise kopf.TemporaryError(
-            f"platform resources not ensured: {describe(exc)}", delay=retry_delay(retry)
-        ) from exc
+    memo[_PLATFORM_TASK] = asyncio.create_task(_ensure_platform(opened))
+
+
+async def _ensure_platform(opened: context.OperatorContext) -> None:
+    retry = 0
+    while True:
+        try:
+            await ensure_platform(opened)
+        except Exception as exc:  # retried with backoff; tenants do not wait for it
+            delay = retry_delay(retry)
+            logger.warning(
+                "platform resources not ensured; retrying",
+                extra={"error": describe(exc), "retry_in_seconds": delay},
+            )
+            retry += 1
+            await asyncio.sleep(delay)
+        else:
+            return
 
 
 @kopf.on.cleanup()
 async def stop(*, memo: kopf.Memo, **_: Any) -> None:
-    """Close every client (start-up may have failed before opening them)."""
+    """Stop the platform task and close every client."""
+    task = memo.get(_PLATFORM_TASK)
+    if isinstance(task, asyncio.Task):
+        task.cancel()
     await context.close(memo)
 
 
@@ -83,6 +99,8 @@ async def reconcile_tenant(
     result = await _reconcile(
         memo, trigger="change", name=name, uid=uid, spec=spec, status=status, meta=meta
     )
+    if result is None:
+        return
     _publish(memo, result, uid=uid, name=name, old_status=status, patch=patch)
     if result.permanent_error is not None:
         raise kopf.PermanentError(result.permanent_error)
@@ -100,14 +118,27 @@ async def resync_tenant(
     meta: kopf.Meta,
     patch: kopf.Patch,
     memo: kopf.Memo,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     """Re-check every backend and correct drift (level-triggered; quiet when converged)."""
+    # kopf passes `stopped` to timers too, but the timer protocol does not declare it.
+    stopped: kopf.DaemonStopped = kwargs["stopped"]
     if meta.get("deletionTimestamp"):
         return  # the deletion handler owns the tenant now
     result = await _reconcile(
-        memo, trigger="timer", name=name, uid=uid, spec=spec, status=status, meta=meta
+        memo,
+        trigger="timer",
+        name=name,
+        uid=uid,
+        spec=spec,
+        status=status,
+        meta=meta,
+        # kopf stops timers when the Tenant is deleted; the body this tick was started with
+        # may predate that, and re-creating what the teardown just removed would orphan it.
+        cancelled=stopped.is_set,
     )
+    if result is None:
+        return
     _publish(memo, result, uid=uid, name=name, old_status=status, patch=patch)
     # Never a PermanentError here: it would stop the timer for good, and a later fix of the
     # spec must be picked up. Retryable failures are retried at the next interval.
@@ -122,10 +153,14 @@ async def _reconcile(
     spec: kopf.Spec,
     status: kopf.Status,
     meta: kopf.Meta,
-) -> ReconcileResult:
+    cancelled: Callable[[], bool] = lambda: False,
+) -> ReconcileResult | None:
+    """Reconcile under the tenant's lock; None when the tenant's teardown began meanwhile."""
     opened = context.load(memo)
     started = time.perf_counter()
     async with opened.slots, opened.lock(name):
+        if uid in opened.deleting or cancelled():
+            return None
         metrics.IN_PROGRESS.labels(kind=KIND).inc()
         try:
             result = await reconcile(
@@ -210,6 +245,7 @@ async def delete_tenant(
 ) -> None:
     """Revoke the tenant's access, and drop its data when the policy says Delete."""
     opened = context.load(memo)
+    opened.deleting.add(uid)
     try:
         async with opened.lock(name):
             teardown = await finalize(

@@ -43,6 +43,9 @@ def configure_kopf(settings: kopf.OperatorSettings, operator: OperatorSettings) 
     # Events are posted explicitly (caas_operator.events); kopf's per-handler log lines would
     # be one API write per reconcile of every tenant.
     settings.posting.loggers = False
+    # A deleted Tenant keeps its finalizer until its timer has exited; a tick caught in the
+    # middle of a reconcile is polled for this often (kopf's default is a minute).
+    settings.background.cancellation_polling = 5
 
 
 def legacy_annotations(annotations: dict[str, str] | None) -> list[str]:

@@ -150,9 +150,8 @@ async def reconcile(
         outcomes=applied.outcomes,
         generation=generation,
         now=now,
-        names=names,
+        owned=applied.owned,
         topics=applied.topics,
-        kafka_user=applied.kafka_user,
     )
     failed = [o for o in applied.outcomes if not o.ok]
     return ReconcileResult(

@@ -15,7 +15,7 @@ from caas_core.domain.conditions import (
     parse_conditions,
     set_conditions,
 )
-from caas_core.domain.naming import PAUSED_ANNOTATION, TenantNames
+from caas_core.domain.naming import PAUSED_ANNOTATION
 from caas_core.resources.tenant import MAX_DRIFT_RECORDS, DriftAction, DriftBackend
 from caas_operator.planning import BACKEND_CONDITIONS, PROVISIONED, READY, SYNCED
 
@@ -149,11 +149,16 @@ def tenant_status(
     outcomes: Sequence[StepOutcome],
     generation: int | None,
     now: datetime,
-    names: TenantNames | None = None,
-    topics: Sequence[str] = (),
-    kafka_user: str | None = None,
+    owned: Mapping[str, str] | None = None,
+    topics: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """The status to write: conditions merged with the old ones, names, and drift."""
+    """The status to write: conditions merged with the old ones, names, and drift.
+
+    `owned` names the backend objects this reconcile found to be the tenant's (status keys
+    namespace, database, redisUser, kafkaUser); names of objects someone else owns are never
+    written, since the status is the operator's record of what it made. `topics` None (Kafka
+    unreachable) leaves the listed topics as they were.
+    """
     old = old_status or {}
     conditions = set_conditions(
         parse_conditions(old.get("conditions")),
@@ -164,15 +169,9 @@ def tenant_status(
     status: dict[str, Any] = {"conditions": dump_conditions(conditions)}
     if generation is not None:
         status["observedGeneration"] = generation
-    if names is not None:
-        status |= {
-            "namespace": names.namespace,
-            "database": names.database,
-            "redisUser": names.redis_user,
-            "topics": list(topics),
-        }
-    if kafka_user is not None:
-        status["kafkaUser"] = kafka_user
+    status |= dict(owned or {})
+    if topics is not None:
+        status["topics"] = list(topics)
     findings = [f for o in outcomes for f in o.findings]
     if findings:
         status["drift"] = drift_records(old.get("drift"), findings, now=now)

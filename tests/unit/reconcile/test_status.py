@@ -75,7 +75,13 @@ def test_kubernetes_failure_wins_over_backends() -> None:
 
 
 def test_status_carries_generation_conditions_and_names() -> None:
-    status = _status(ALL_OK, names=NAMES, topics=["tenant.acme.events"], kafka_user="tenant-acme")
+    owned = {
+        "namespace": NAMES.namespace,
+        "database": NAMES.database,
+        "redisUser": NAMES.redis_user,
+        "kafkaUser": NAMES.kafka_user,
+    }
+    status = _status(ALL_OK, owned=owned, topics=["tenant.acme.events"])
     assert status["observedGeneration"] == 1
     assert {c["observedGeneration"] for c in status["conditions"]} == {1}
     assert [c["type"] for c in status["conditions"]] == [
@@ -91,6 +97,10 @@ def test_status_carries_generation_conditions_and_names() -> None:
     assert status["kafkaUser"] == "tenant-acme"
     assert status["topics"] == ["tenant.acme.events"]
     assert "drift" not in status
+    # Names of objects not found to be ours are never written; unknown topics stay as they were.
+    partial = _status(ALL_OK, owned={"namespace": NAMES.namespace})
+    assert "database" not in partial
+    assert "topics" not in partial
 
 
 def test_status_keeps_transition_times_of_unchanged_conditions() -> None:
@@ -108,13 +118,14 @@ def test_status_keeps_transition_times_of_unchanged_conditions() -> None:
 
 
 def test_a_converged_reconcile_changes_nothing_and_posts_nothing() -> None:
-    first = _status(ALL_OK, names=NAMES, topics=["tenant.acme.events"])
+    owned = {"namespace": NAMES.namespace, "database": NAMES.database}
+    first = _status(ALL_OK, owned=owned, topics=["tenant.acme.events"])
     again = tenant_status(
         old_status=first,
         outcomes=ALL_OK,
         generation=1,
         now=T0 + timedelta(hours=5),
-        names=NAMES,
+        owned=owned,
         topics=["tenant.acme.events"],
     )
     assert again == first
