@@ -27,7 +27,7 @@ def _manifest(name: str) -> str:
             "spec": {
                 "displayName": f"E2E {name}",
                 "kafka": {"topics": [{"suffix": "events", "retentionMs": 3600000}]},
-                "deletionPolicy": "Retain",
+                "deletionPolicy": "Delete",
             },
         }
     )
@@ -50,12 +50,15 @@ def tenant(running_platform: Stack) -> Iterator[str]:
             pytrace=False,
         )
     yield name
+    # deletionPolicy Delete: the operator drops the database and topics itself.
     kubectl(stack, "delete", f"tenant/{name}", "--ignore-not-found", "--timeout=120s")
     client: MongoClient[dict[str, object]] = MongoClient(stack.mongodb_uri)
-    client.drop_database(f"tenant_{name.replace('-', '_')}")
-    client.close()
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
-    admin.delete_topics([f"tenant.{name}.events"])
+    try:
+        assert client[f"tenant_{name.replace('-', '_')}"].list_collection_names() == []
+    finally:
+        client.close()
+    topics = AdminClient({"bootstrap.servers": stack.kafka_bootstrap}).list_topics(timeout=10)
+    assert f"tenant.{name}.events" not in topics.topics
 
 
 def _secret(stack: Stack, tenant: str) -> dict[str, str]:
@@ -69,7 +72,7 @@ def _secret(stack: Stack, tenant: str) -> dict[str, str]:
 def test_applied_tenant_is_ready_with_every_backend_object(stack: Stack, tenant: str) -> None:
     resource = json.loads(kubectl(stack, "get", f"tenant/{tenant}", "-o", "json"))
     conditions = {c["type"]: c for c in resource["status"]["conditions"]}
-    for kind in ("Ready", "MongoReady", "KafkaReady", "RedisReady"):
+    for kind in ("Ready", "Synced", "MongoReady", "KafkaReady", "RedisReady"):
         assert conditions[kind]["status"] == "True", conditions[kind]
         assert conditions[kind]["observedGeneration"] == resource["metadata"]["generation"]
 
@@ -85,6 +88,10 @@ def test_applied_tenant_is_ready_with_every_backend_object(stack: Stack, tenant:
 
     topics = AdminClient({"bootstrap.servers": stack.kafka_bootstrap}).list_topics(timeout=10)
     assert f"tenant.{tenant}.events" in topics.topics
+    # The Kafka principal's credentials are in the Secret (the stack's Kafka has an authorizer).
+    credentials = _secret(stack, tenant)
+    assert credentials["kafkaUsername"] == f"tenant-{tenant}"
+    assert credentials["kafkaSaslMechanism"] == "SCRAM-SHA-512"
 
 
 def test_tenant_redis_user_is_confined_to_its_prefix(stack: Stack, tenant: str) -> None:
