@@ -11,7 +11,16 @@ from caas_control_plane.health import BackendHealth
 from caas_control_plane.metrics import HttpMetrics, MetricsMiddleware
 from caas_control_plane.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from caas_control_plane.problems import install_problem_handlers
-from caas_control_plane.routers import api_keys, auth, health, internal, jwks, sessions, tenant
+from caas_control_plane.routers import (
+    api_keys,
+    auth,
+    health,
+    internal,
+    jwks,
+    mfa,
+    sessions,
+    tenant,
+)
 from caas_control_plane.runtime import Runtime
 from caas_control_plane.settings import ApiSettings
 from caas_control_plane.version import VERSION
@@ -69,5 +78,6 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
     app.include_router(auth.router)
     app.include_router(tenant.router)
     app.include_router(sessions.router)
+    app.include_router(mfa.router)
     app.include_router(internal.router)
     return app

@@ -11,8 +11,9 @@ from caas_control_plane.health import BackendHealth
 from caas_control_plane.problems import PROBLEM_BASE, ProblemError
 from caas_control_plane.runtime import Runtime
 from caas_control_plane.services.access import AccessTokenError
+from caas_control_plane.services.api_keys import api_key_subject
 from caas_control_plane.services.context import ClientInfo, Principal
-from caas_control_plane.services.rate_limits import API_CALLS, TOKENS_ISSUED
+from caas_control_plane.services.rate_limits import API_CALLS, TOKENS_ISSUED, lock_key
 from caas_control_plane.settings import ApiSettings
 from caas_core.domain.api_key_records import ApiKeyRecord
 
@@ -95,6 +96,11 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
 
 
+def _lock(client: ClientInfo) -> str | None:
+    """The lockout key of API-key presentations from this client's address."""
+    return None if client.ip is None else lock_key(api_key_subject(client.ip))
+
+
 def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
     # Usage counted in the rate limiter's round trip: tokens:issue is the SDK token endpoint.
     counts = (API_CALLS, TOKENS_ISSUED) if scope == scopes.TOKENS_ISSUE else (API_CALLS,)
@@ -105,7 +111,9 @@ def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
         presented: Annotated[str | None, Security(_api_key_header)],
     ) -> ApiKeyRecord:
         record = await runtime.api_keys.authenticate(presented, scope=scope, client=client)
-        await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id, counts=counts)
+        await runtime.limits.charge_key(
+            tenant=record.tenant, key_id=record.key_id, counts=counts, lock=_lock(client)
+        )
         return record
 
     return dependency
@@ -121,7 +129,7 @@ async def _optional_revoker(
     record = await runtime.api_keys.authenticate(
         presented, scope=scopes.TOKENS_REVOKE, client=client
     )
-    await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id)
+    await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id, lock=_lock(client))
     return record
 
 
@@ -134,7 +142,9 @@ def _optional_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
         if presented is None:
             return None
         record = await runtime.api_keys.authenticate(presented, scope=scope, client=client)
-        await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id)
+        await runtime.limits.charge_key(
+            tenant=record.tenant, key_id=record.key_id, lock=_lock(client)
+        )
         return record
 
     return dependency

@@ -21,6 +21,7 @@ from caas_control_plane.services.access import AccessGuard
 from caas_control_plane.services.api_key_admin import ApiKeyAdmin
 from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCache
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
+from caas_control_plane.services.mfa import MfaPolicy, MfaService
 from caas_control_plane.services.rate_limits import RatePolicy, RequestLimits
 from caas_control_plane.services.revocation import RevocationService
 from caas_control_plane.services.sessions import SessionService
@@ -28,6 +29,8 @@ from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
 from caas_control_plane.settings import ApiSettings
+from caas_control_plane.stores.lockout import Lockout, LockoutPolicy
+from caas_control_plane.stores.mfa import MfaStore
 from caas_control_plane.stores.rate_limit import RateLimiter
 from caas_control_plane.stores.refresh_tokens import FAMILIES, RefreshTokenStore
 from caas_control_plane.stores.revocation_feed import RevocationFeed
@@ -97,6 +100,7 @@ class Runtime:
     key_admin: ApiKeyAdmin
     tenants: TenantService
     sessions: SessionService
+    mfa: MfaService
     limits: RequestLimits
     guard: AccessGuard
     outbox: OutboxStore
@@ -181,12 +185,19 @@ class Runtime:
             timeout=settings.backend_timeout,
         )
         api_key_store = ApiKeyStore(db)
+        lockout = Lockout(clients.redis)
         authenticator = ApiKeyAuthenticator(
             store=api_key_store,
             audit=audit,
             clock=clock,
             cache=ApiKeyCache(
                 ttl=settings.api_key_cache_seconds, changed_at=revocations.api_key_changed_at
+            ),
+            lockout=lockout,
+            lockout_policy=LockoutPolicy(
+                max_failures=settings.api_key_max_failures,
+                window=settings.failure_window_seconds,
+                lockout=settings.lockout_seconds,
             ),
         )
         tenants = TenantService(
@@ -226,6 +237,28 @@ class Runtime:
                 revocations=revocations,
                 audit=audit,
                 max_lifetime=settings.refresh_token_ttl,
+                clock=clock,
+            ),
+            mfa=MfaService(
+                store=MfaStore(db),
+                sessions=sessions,
+                keys=keys,
+                revocations=revocations,
+                lockout=lockout,
+                lockout_policy=LockoutPolicy(
+                    max_failures=settings.mfa_max_failures,
+                    window=settings.failure_window_seconds,
+                    lockout=settings.lockout_seconds,
+                ),
+                audit=audit,
+                kek_id=current_kek,
+                keks=available,
+                policy=MfaPolicy(
+                    issuer=settings.issuer,
+                    audience=settings.audience,
+                    step_up=timedelta(seconds=settings.mfa_step_up_seconds),
+                    trusted_device=timedelta(days=settings.trusted_device_days),
+                ),
                 clock=clock,
             ),
             limits=RequestLimits(
@@ -292,6 +325,7 @@ class Runtime:
                 now = utcnow()
                 await revocations.sweep(now=now.timestamp())
                 await families.sweep(now=now)
+                await MfaStore(db).sweep(now=now)
             except asyncio.CancelledError:
                 raise
             except Exception:

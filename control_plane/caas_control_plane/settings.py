@@ -181,6 +181,36 @@ class ApiSettings(BackendSettings):
             "changes by the operator are seen after at most this long. 0 disables the cache."
         ),
     )
+    mfa_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        validation_alias="CAAS_MFA_MAX_FAILURES",
+        description="Wrong TOTP/backup codes per user (per factor) before a lockout.",
+    )
+    api_key_max_failures: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        validation_alias="CAAS_API_KEY_MAX_FAILURES",
+        description="Invalid API keys presented from one client IP before a lockout.",
+    )
+    failure_window_seconds: int = Field(
+        default=300, ge=1, le=86400, validation_alias="CAAS_FAILURE_WINDOW_SECONDS"
+    )
+    lockout_seconds: int = Field(
+        default=900, ge=1, le=86400, validation_alias="CAAS_LOCKOUT_SECONDS"
+    )
+    mfa_step_up_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        validation_alias="CAAS_MFA_STEP_UP_SECONDS",
+        description="How long a step-up token from /v1/mfa/verify authorises sensitive actions.",
+    )
+    trusted_device_days: int = Field(
+        default=30, ge=1, le=365, validation_alias="CAAS_TRUSTED_DEVICE_DAYS"
+    )
     cors_origins: str = Field(
         default="",
         validation_alias="CAAS_CORS_ORIGINS",

@@ -117,3 +117,37 @@ def reseal_private_key(
 ) -> SealedKey:
     """Re-encrypt a sealed key under another KEK (KEK rotation), never exposing it to the caller."""
     return seal_private_key(unseal_private_key(sealed, keks=keks), kek_id=kek_id, kek=kek)
+
+
+def _secret_aad(*, kek_id: str, purpose: str, subject: str) -> bytes:
+    return canonical_json({"kek": kek_id, "purpose": purpose, "subject": subject, "v": VERSION})
+
+
+def seal_secret(plaintext: bytes, *, kek_id: str, kek: bytes, purpose: str, subject: str) -> str:
+    """Encrypt a small secret (e.g. a TOTP seed) under `kek`, bound to its purpose and owner.
+
+    The text form is `v1.<kek_id>.<purpose>.<nonce>.<ciphertext>`; a blob copied to another
+    owner (subject) or purpose fails to open.
+    """
+    _check_kek(kek_id, kek)
+    if not _KEK_ID_RE.fullmatch(purpose):
+        raise ValueError("purpose must be 1-64 characters of [A-Za-z0-9_-]")
+    nonce = os.urandom(NONCE_BYTES)
+    aad = _secret_aad(kek_id=kek_id, purpose=purpose, subject=subject)
+    ciphertext = AESGCM(kek).encrypt(nonce, plaintext, aad)
+    return SealedKey(kek_id=kek_id, kid=purpose, nonce=nonce, ciphertext=ciphertext).encode()
+
+
+def unseal_secret(text: str, *, keks: Mapping[str, bytes], purpose: str, subject: str) -> bytes:
+    """Open a secret sealed by `seal_secret` for this purpose and subject."""
+    sealed = SealedKey.decode(text)
+    if sealed.kid != purpose:
+        raise SealIntegrityError("sealed secret is for another purpose")
+    kek = keks.get(sealed.kek_id)
+    if kek is None:
+        raise UnknownKekError(f"KEK {sealed.kek_id!r} is not available")
+    aad = _secret_aad(kek_id=sealed.kek_id, purpose=purpose, subject=subject)
+    try:
+        return AESGCM(kek).decrypt(sealed.nonce, sealed.ciphertext, aad)
+    except InvalidTag:
+        raise SealIntegrityError("sealed secret failed authentication") from None

@@ -99,7 +99,8 @@ async def list_sessions(principal: CurrentPrincipal, runtime: RuntimeDep) -> Ses
 async def terminate_others(
     principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep
 ) -> Terminated:
-    """End every session of the caller except the current one."""
+    """End every session of the caller except the current one (needs a step-up with MFA)."""
+    await runtime.mfa.require_step_up(principal)
     count = await runtime.sessions.terminate_others(
         tenant=principal.tenant,
         user_id=principal.user_id,

@@ -7,13 +7,23 @@ from typing import Final
 
 from caas_control_plane.auth.scopes import has_scope
 from caas_control_plane.services.context import ClientInfo
-from caas_control_plane.services.errors import InsufficientScopeError, InvalidCredentialsError
+from caas_control_plane.services.errors import (
+    InsufficientScopeError,
+    InvalidCredentialsError,
+    LockedError,
+)
+from caas_control_plane.stores.lockout import Lockout, LockoutPolicy
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.audit import Actor, AuditWriter, Outcome
 from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key, verify_api_key
 
 _CACHE_LIMIT: Final = 10_000
+
+
+def api_key_subject(ip: str) -> str:
+    """The lockout subject of API-key presentations from one client address."""
+    return f"apikey:{ip}"
 
 
 class ApiKeyCache:
@@ -66,8 +76,12 @@ class ApiKeyAuthenticator:
         audit: AuditWriter,
         clock: Callable[[], datetime],
         cache: ApiKeyCache | None = None,
+        lockout: Lockout | None = None,
+        lockout_policy: LockoutPolicy | None = None,
     ) -> None:
         self._store = store
+        self._lockout = lockout
+        self._lockout_policy = lockout_policy
         self._cache = cache or ApiKeyCache(ttl=0)
         self._audit = audit
         self._clock = clock
@@ -87,6 +101,7 @@ class ApiKeyAuthenticator:
                     actor=Actor(type="api_key", id=_key_id(presented)),
                 )
             )
+            await self._failed(client)
             raise InvalidCredentialsError("the API key is not valid")
         if not has_scope(record.scopes, scope):
             await self._audit.emit(
@@ -117,6 +132,19 @@ class ApiKeyAuthenticator:
         if record is None or not matches or record.unusable(now=self._clock()) is not None:
             return None
         return record
+
+    async def _failed(self, client: ClientInfo) -> None:
+        """Count a failed presentation against the client address; lock it at the limit."""
+        if self._lockout is None or self._lockout_policy is None or client.ip is None:
+            return
+        seconds = await self._lockout.failure(
+            api_key_subject(client.ip), policy=self._lockout_policy
+        )
+        if seconds > 0:
+            raise LockedError(
+                "too many invalid API keys from this address; retry later",
+                headers={"Retry-After": str(max(1, int(seconds + 0.999)))},
+            )
 
     def forget(self, key_id: str) -> None:
         """Drop this instance's cached copy of a key (it was just changed here)."""

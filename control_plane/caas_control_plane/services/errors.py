@@ -86,3 +86,19 @@ class InvalidRequestError(ServiceError):
     status = 422
     code = "invalid-request"
     title = "Invalid request"
+
+
+class LockedError(ServiceError):
+    """Too many failed attempts: locked for a while on every instance (see Retry-After)."""
+
+    status = 429
+    code = "locked"
+    title = "Too many failed attempts"
+
+
+class MfaRequiredError(ServiceError):
+    """The action needs a recent second factor (a step-up token from /v1/mfa/verify)."""
+
+    status = 403
+    code = "mfa-required"
+    title = "Second factor required"

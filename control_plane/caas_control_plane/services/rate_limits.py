@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from caas_control_plane.services.errors import RateLimitedError
+from caas_control_plane.services.errors import LockedError, RateLimitedError
+from caas_control_plane.stores.lockout import lock_key
 from caas_control_plane.stores.rate_limit import Limit, RateLimiter, Usage
+
+__all__ = ["API_CALLS", "TOKENS_ISSUED", "RatePolicy", "RequestLimits", "lock_key", "usage_key"]
 
 API_CALLS: Final = "apiCalls"
 TOKENS_ISSUED: Final = "tokensIssued"
@@ -49,14 +52,21 @@ class RequestLimits:
         return Limit(key=f"tenant:{tenant}", per_minute=per, burst=burst)
 
     async def charge_key(
-        self, *, tenant: str, key_id: str, counts: tuple[str, ...] = (API_CALLS,)
+        self,
+        *,
+        tenant: str,
+        key_id: str,
+        counts: tuple[str, ...] = (API_CALLS,),
+        lock: str | None = None,
     ) -> None:
-        """One request by an API key of `tenant`; `counts` are the usage counters it adds to."""
+        """One request by an API key of `tenant`; `counts` are the usage counters it adds to;
+        refused while the lockout key `lock` (the client address's) is set."""
         key = Limit(key=f"key:{key_id}", per_minute=self._policy.per_key, burst=self._policy.burst)
         await self._charge(
             [key, self._tenant(tenant)],
             {"key": "API key", "tenant": "tenant"},
             usage=Usage(key=usage_key(tenant), fields=counts),
+            lock=lock,
         )
 
     async def charge_user(self, *, tenant: str, user_id: str) -> None:
@@ -79,14 +89,24 @@ class RequestLimits:
         await self._charge([limit], {"ip": "client address"})
 
     async def _charge(
-        self, limits: list[Limit], names: dict[str, str], *, usage: Usage | None = None
+        self,
+        limits: list[Limit],
+        names: dict[str, str],
+        *,
+        usage: Usage | None = None,
+        lock: str | None = None,
     ) -> None:
         if self._limiter is None:
             return
-        verdict = await self._limiter.hit(limits, usage=usage)
+        verdict = await self._limiter.hit(limits, usage=usage, lock=lock)
         if verdict.allowed:
             return
         seconds = max(1, int(verdict.retry_after + 0.999))
+        if verdict.locked:
+            raise LockedError(
+                f"too many failed attempts from this address; retry in {seconds}s",
+                headers={"Retry-After": str(seconds)},
+            )
         kind = verdict.limit.key.split(":", 1)[0] if verdict.limit else "key"
         raise RateLimitedError(
             f"rate limit of this {names.get(kind, kind)} exceeded; retry in {seconds}s",

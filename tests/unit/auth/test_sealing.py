@@ -170,3 +170,19 @@ def test_a_blob_sealed_under_the_wrong_kid_is_refused(key: Ed25519PrivateKey) ->
     forged = SealedKey(kek_id="kek-1", kid=wrong_kid, nonce=nonce, ciphertext=ciphertext)
     with pytest.raises(SealIntegrityError, match="does not match"):
         unseal_private_key(forged, keks=KEKS)
+
+
+def test_sealed_secrets_open_only_for_their_owner_and_purpose() -> None:
+    from caas_control_plane.auth.sealing import (  # noqa: PLC0415
+        SealIntegrityError,
+        seal_secret,
+        unseal_secret,
+    )
+
+    kek = bytes(range(32))
+    text = seal_secret(b"seed", kek_id="k1", kek=kek, purpose="totp", subject="acme/u-1")
+    assert b"seed" not in text.encode()
+    assert unseal_secret(text, keks={"k1": kek}, purpose="totp", subject="acme/u-1") == b"seed"
+    for purpose, subject in (("totp", "acme/u-2"), ("other", "acme/u-1")):
+        with pytest.raises(SealIntegrityError):
+            unseal_secret(text, keks={"k1": kek}, purpose=purpose, subject=subject)

@@ -1,0 +1,179 @@
+"""`/v1/mfa`: TOTP, backup codes, step-up verification and trusted devices (Bearer user)."""
+
+from datetime import datetime
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Path, Response
+from pydantic import Field
+
+from caas_control_plane.deps import ClientDep, CurrentPrincipal, RuntimeDep
+from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_control_plane.services.mfa import StepUp
+
+router = APIRouter(prefix="/v1/mfa", tags=["mfa"])
+_NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_RESPONSES: Final = problems(**COMMON, _404="No such factor", _409="Already enabled")
+Code = Annotated[str, Field(min_length=6, max_length=8, pattern=r"^[0-9 ]+$")]
+BackupCode = Annotated[str, Field(min_length=10, max_length=16)]
+
+
+class StatusPublic(CamelModel):
+    """The caller's second factors."""
+
+    totp: str = Field(description="none, pending (enrolled, not confirmed) or enabled.")
+    backup_codes_remaining: int
+    trusted_devices: dict[str, datetime] = Field(description="Device id -> trusted until.")
+
+
+class EnrolmentPublic(CamelModel):
+    """Scan `qrPng` (or type `secret`) into an authenticator app, then confirm with a code."""
+
+    secret: str = Field(description="Base32 secret.")
+    otpauth_uri: str
+    qr_png: str = Field(description="The otpauth URI as a QR code PNG, base64.")
+
+
+class CodeIn(CamelModel):
+    """A current TOTP code."""
+
+    code: Code
+
+
+class FactorIn(CamelModel):
+    """A TOTP code or a backup code (exactly one)."""
+
+    code: Code | None = None
+    backup_code: BackupCode | None = None
+
+
+class VerifyIn(FactorIn):
+    """Verify a second factor; optionally trust this session's device from now on."""
+
+    trust_device: bool = False
+
+
+class BackupCodesPublic(CamelModel):
+    """Backup codes, shown this once: each works one time."""
+
+    backup_codes: list[str]
+
+
+class StepUpPublic(CamelModel):
+    """A short-lived access token for the same session with `amr: ["mfa", method]`."""
+
+    step_up_token: str
+    expires_at: datetime
+    method: str
+
+
+def _step_up(step_up: StepUp) -> StepUpPublic:
+    return StepUpPublic(
+        step_up_token=step_up.token, expires_at=step_up.expires_at, method=step_up.method
+    )
+
+
+@router.get("", response_model=StatusPublic, responses=problems(**COMMON))
+async def status(principal: CurrentPrincipal, runtime: RuntimeDep) -> StatusPublic:
+    """Which factors the caller has."""
+    current = await runtime.mfa.status(principal)
+    return StatusPublic(
+        totp=current.totp,
+        backup_codes_remaining=current.backup_codes_remaining,
+        trusted_devices=dict(current.trusted_devices),
+    )
+
+
+@router.post("/totp/enroll", response_model=EnrolmentPublic, responses=_RESPONSES)
+async def enroll(
+    principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep, response: Response
+) -> EnrolmentPublic:
+    """Start TOTP enrolment (replaces a pending, unconfirmed one)."""
+    enrolment = await runtime.mfa.enrol(principal, client=client)
+    response.headers.update(_NO_STORE)
+    return EnrolmentPublic(
+        secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_png=enrolment.qr_png
+    )
+
+
+@router.post("/totp/confirm", response_model=BackupCodesPublic, responses=_RESPONSES)
+async def confirm(
+    body: CodeIn,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    client: ClientDep,
+    response: Response,
+) -> BackupCodesPublic:
+    """Enable TOTP with a first code; the answer holds the backup codes."""
+    codes = await runtime.mfa.confirm(principal, body.code, client=client)
+    response.headers.update(_NO_STORE)
+    return BackupCodesPublic(backup_codes=codes)
+
+
+@router.post("/verify", response_model=StepUpPublic, responses=_RESPONSES)
+async def verify(
+    body: VerifyIn,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    client: ClientDep,
+    response: Response,
+) -> StepUpPublic:
+    """Check a TOTP or backup code (each accepted once); returns a step-up token."""
+    step_up = await runtime.mfa.verify(
+        principal,
+        code=body.code,
+        backup_code=body.backup_code,
+        trust_device=body.trust_device,
+        client=client,
+    )
+    response.headers.update(_NO_STORE)
+    return _step_up(step_up)
+
+
+@router.post("/challenge", response_model=StepUpPublic, responses=_RESPONSES)
+async def challenge(
+    principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep, response: Response
+) -> StepUpPublic:
+    """A step-up token without a code on a trusted device; else 403 `mfa-required`."""
+    step_up = await runtime.mfa.challenge(principal, client=client)
+    response.headers.update(_NO_STORE)
+    return _step_up(step_up)
+
+
+@router.post("/totp/disable", status_code=204, responses=_RESPONSES)
+async def disable(
+    body: FactorIn, principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep
+) -> Response:
+    """Turn MFA off: re-authenticate with a fresh TOTP or backup code."""
+    await runtime.mfa.disable(
+        principal, code=body.code, backup_code=body.backup_code, client=client
+    )
+    return Response(status_code=204)
+
+
+@router.post("/backup-codes", response_model=BackupCodesPublic, responses=_RESPONSES)
+async def regenerate(
+    body: FactorIn,
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+    client: ClientDep,
+    response: Response,
+) -> BackupCodesPublic:
+    """A new set of backup codes (re-authenticate with a fresh TOTP or backup code); the
+    previous set stops working."""
+    codes = await runtime.mfa.regenerate_backup_codes(
+        principal, code=body.code, backup_code=body.backup_code, client=client
+    )
+    response.headers.update(_NO_STORE)
+    return BackupCodesPublic(backup_codes=codes)
+
+
+@router.delete("/trusted-devices/{device_id}", status_code=204, responses=_RESPONSES)
+async def forget_device(
+    device_id: Annotated[str, Path(min_length=1, max_length=256)],
+    principal: CurrentPrincipal,
+    runtime: RuntimeDep,
+) -> Response:
+    """Stop trusting a device (a sensitive action: needs a recent step-up token)."""
+    await runtime.mfa.require_step_up(principal)
+    await runtime.mfa.forget_device(principal, device_id)
+    return Response(status_code=204)
