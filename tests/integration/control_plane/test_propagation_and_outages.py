@@ -142,3 +142,23 @@ async def test_redis_down_answers_503_problem_not_500(stack: Stack, tenant: Tena
         assert body["type"].endswith("/backend-unavailable")
         assert "Traceback" not in response.text
         assert CLOSED_PORT_URL not in response.text
+        # Every /v1 family answers the same way: API-key routes, Bearer routes, MFA lockouts.
+        async with running_app(make_settings(stack)) as (_, healthy):
+            tokens = (
+                await healthy.post(
+                    "/v1/auth/sdk/token", headers=tenant.headers, json={"userId": "u"}
+                )
+            ).json()
+        bearer = {"Authorization": f"Bearer {tokens['accessToken']}"}
+        for method, path, headers, body in (
+            ("GET", "/v1/tenant", tenant.headers, None),
+            ("GET", "/v1/auth/api-keys", tenant.headers, None),
+            ("GET", "/v1/auth/me", bearer, None),
+            ("GET", "/v1/sessions", bearer, None),
+            ("POST", "/v1/mfa/verify", bearer, {"code": "123456"}),
+            ("POST", "/v1/auth/refresh", {}, {"refreshToken": tokens["refreshToken"]}),
+        ):
+            answer = await client.request(method, path, headers=headers, json=body)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["backend"] == "redis"
