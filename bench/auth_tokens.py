@@ -143,7 +143,7 @@ async def main_async() -> None:
     print(f"{'bare FastAPI JSON endpoint (req/s)':<44} {baseline:>12.0f}")
     print(f"{'POST /v1/auth/sdk/token (req/s)':<44} {issue:>12.0f}")
     print(f"{'issuance / bare (target >= 0.5)':<44} {issue / baseline:>12.2f}")
-    print(f"{'raw Ed25519 verify (ops/s)':<44} {raw:>12.0f}")
+    print(f"{'raw OpenSSL Ed25519 verify (ops/s)':<44} {raw:>12.0f}")
     print(f"{'verify_access_token (ops/s)':<44} {ours:>12.0f}")
     print(f"{'verification / raw (target >= 0.7)':<44} {ours / raw:>12.2f}")
 
