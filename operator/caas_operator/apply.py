@@ -1,7 +1,7 @@
 """Carry out a TenantPlan against Kubernetes, MongoDB, Kafka and Redis, checking ownership first."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,6 +29,8 @@ from caas_operator.registry import Claims, credential_hash
 from caas_operator.status import Finding, StepOutcome
 
 REGISTRY: str = f"{PLATFORM_DATABASE}.{REGISTRY_COLLECTION}"
+# Resolves once the credentials Secret is written (True) or could not be (False).
+Stored = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,10 +69,17 @@ class Run:
             claimed=self.claimed(kind, name), exists=exists, listed_in_status=name in self.listed
         )
 
-    async def claim(self, kind: ResourceKind, names: Sequence[str]) -> None:
+    async def claim(
+        self, kind: ResourceKind, names: Sequence[str], *, credential_hash: str | None = None
+    ) -> None:
         """Register objects to this tenant before creating them."""
         await self.context.registry.claim(
-            self.tenant, kind, list(names), uid=self.owner.uid, now=self.now
+            self.tenant,
+            kind,
+            list(names),
+            uid=self.owner.uid,
+            now=self.now,
+            credential_hash=credential_hash,
         )
 
 
@@ -149,17 +158,25 @@ def _waiting_for_secret(condition: str, what: str) -> StepOutcome:
 
 
 async def apply_plan(run: Run) -> Applied:
-    """Provision everything; one outcome per step (the Kubernetes one only when it failed)."""
+    """Provision everything; one outcome per step.
+
+    The Kubernetes step (namespace, credentials Secret) runs beside the data steps (database,
+    collections, topics); only setting credentials in a backend waits for the Secret, so a
+    password is never accepted by a backend before it is stored.
+    """
     runner = StepRunner(step_timeout=run.context.settings.step_timeout)
-    k8s = await runner.run(READY, lambda: _kubernetes(run))
+    k8s_task = asyncio.create_task(runner.run(READY, lambda: _kubernetes(run)))
+
+    async def stored() -> bool:
+        return (await asyncio.shield(k8s_task)).ok
+
     kafka_result: dict[str, object] = {}
     backends = await asyncio.gather(
-        runner.run(MONGO_READY, lambda: _mongo(run, stored=k8s.ok)),
-        runner.run(KAFKA_READY, lambda: _kafka(run, stored=k8s.ok, result=kafka_result)),
-        # Passwords must be stored in the Secret before a backend starts accepting them.
-        runner.run(REDIS_READY, lambda: _redis(run, stored=k8s.ok)),
+        runner.run(MONGO_READY, lambda: _mongo(run, stored=stored)),
+        runner.run(KAFKA_READY, lambda: _kafka(run, stored=stored, result=kafka_result)),
+        runner.run(REDIS_READY, lambda: _redis(run, stored=stored)),
     )
-    outcomes = [k8s, *backends]
+    outcomes = [await k8s_task, *backends]
     topics = kafka_result.get("topics")
     return Applied(
         outcomes=outcomes,
@@ -259,7 +276,7 @@ async def _kubernetes(run: Run) -> StepOutcome:
 # --- MongoDB -------------------------------------------------------------------------------------
 
 
-async def _mongo(run: Run, *, stored: bool) -> StepOutcome:
+async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
     if run.observed.claims is None:
         return _registry_down(MONGO_READY, run)
     context, plan = run.context, run.plan
@@ -329,7 +346,7 @@ async def _mongo(run: Run, *, stored: bool) -> StepOutcome:
     return notes.outcome(MONGO_READY, ok=True, reason="DatabaseReady", message=message)
 
 
-async def _mongo_user(run: Run, notes: _Notes, *, stored: bool) -> str | StepOutcome:
+async def _mongo_user(run: Run, notes: _Notes, *, stored: Stored) -> str | StepOutcome:
     """The tenant's MongoDB user where the server has user management; a note where not."""
     context, names = run.context, run.plan.names
     client = context.clients.mongo
@@ -343,7 +360,7 @@ async def _mongo_user(run: Run, notes: _Notes, *, stored: bool) -> str | StepOut
             "createUser are missing, as on FerretDB), so isolation is by database name only"
         )
     password = run.plan.credentials.mongo
-    if password is None or not stored:
+    if password is None or not await stored():
         return _waiting_for_secret(MONGO_READY, "MongoDB")
     kind, user = ResourceKind.MONGO_USER, names.mongo_user
     claim = run.claims.get((kind, user))
@@ -386,7 +403,7 @@ async def _mongo_user(run: Run, notes: _Notes, *, stored: bool) -> str | StepOut
 # --- Kafka ---------------------------------------------------------------------------------------
 
 
-async def _kafka(run: Run, *, stored: bool, result: dict[str, object]) -> StepOutcome:
+async def _kafka(run: Run, *, stored: Stored, result: dict[str, object]) -> StepOutcome:
     if run.observed.claims is None:
         return _registry_down(KAFKA_READY, run)
     context, plan = run.context, run.plan
@@ -394,7 +411,12 @@ async def _kafka(run: Run, *, stored: bool, result: dict[str, object]) -> StepOu
     notes = _Notes(steady=KAFKA_READY in run.steady)
     desired = {t.name: t for t in plan.topics}
     claimed = {name for kind, name in run.claims if kind is ResourceKind.KAFKA_TOPIC}
-    live = await kafka.describe_named_topics(admin, sorted(set(desired) | claimed), timeout=timeout)
+    # Every read first: the broker answers one request per connection at a time, and a read
+    # queued behind a topic creation waits for its metadata commit.
+    live, access = await asyncio.gather(
+        kafka.describe_named_topics(admin, sorted(set(desired) | claimed), timeout=timeout),
+        _principal_state(run),
+    )
     foreign = [
         n
         for n in desired
@@ -404,7 +426,11 @@ async def _kafka(run: Run, *, stored: bool, result: dict[str, object]) -> StepOu
         ResourceKind.KAFKA_TOPIC, [n for n in desired if n not in claimed and n not in foreign]
     )
     managed = [t for n, t in desired.items() if n not in foreign]
-    report = await kafka.ensure_topics(admin, managed, timeout=timeout)
+    # Topics and the principal are independent (ACLs are by prefix): both at once.
+    report, principal = await asyncio.gather(
+        kafka.ensure_topics(admin, managed, timeout=timeout, live=live),
+        _kafka_principal(run, notes, access, stored=stored),
+    )
     for name in report.created:
         notes.change(
             DriftBackend.KAFKA,
@@ -431,7 +457,6 @@ async def _kafka(run: Run, *, stored: bool, result: dict[str, object]) -> StepOu
             for d in report.drifts
         )
     retained = await _removed_topics(run, notes, sorted(claimed - set(desired)))
-    principal = await _kafka_principal(run, notes, stored=stored)
     result["topics"] = tuple(t.name for t in managed)
     parts = [f"{len(managed)} topics under {plan.names.topic_prefix}"]
     if isinstance(principal, str):
@@ -483,26 +508,45 @@ async def _removed_topics(run: Run, notes: _Notes, removed: list[str]) -> str:
     )
 
 
-async def _kafka_principal(run: Run, notes: _Notes, *, stored: bool) -> str | StepOutcome:
+async def _principal_state(run: Run) -> tuple[kafka.PrincipalAcls, bool] | None:
+    """The principal's ACLs and whether its SCRAM credential exists; None without authorizer."""
+    context = run.context
+    admin, timeout = context.clients.kafka, context.settings.backend_timeout
+    user = run.plan.names.kafka_user
+    try:
+        acls, exists = await asyncio.gather(
+            kafka.describe_principal_acls(admin, principal_of(user), timeout=timeout),
+            kafka.scram_user_exists(admin, user, timeout=timeout),
+        )
+    except kafka.AuthorizerDisabledError:
+        return None
+    return acls, exists
+
+
+async def _kafka_principal(
+    run: Run,
+    notes: _Notes,
+    access: tuple[kafka.PrincipalAcls, bool] | None,
+    *,
+    stored: Stored,
+) -> str | StepOutcome:
     """The SCRAM principal and its prefixed ACLs, when the cluster has an authorizer."""
     context, plan = run.context, run.plan
     admin, timeout = context.clients.kafka, context.settings.backend_timeout
     user = plan.names.kafka_user
     principal = principal_of(user)
-    try:
-        acls = await kafka.describe_principal_acls(admin, principal, timeout=timeout)
-    except kafka.AuthorizerDisabledError:
+    if access is None:
         context.capabilities.kafka_authorizer = False
         return (
             "no authorizer on this Kafka cluster: no principal or ACLs are managed, so Kafka "
             "does not isolate tenants"
         )
+    acls, exists = access
     context.capabilities.kafka_authorizer = True
     password = plan.credentials.kafka
-    if password is None or not stored:
+    if password is None or not await stored():
         return _waiting_for_secret(KAFKA_READY, "Kafka SCRAM")
     kind = ResourceKind.KAFKA_USER
-    exists = await kafka.scram_user_exists(admin, user, timeout=timeout)
     ownership = run.ownership(kind, user, exists=exists)
     if ownership is Ownership.FOREIGN:
         return _not_owned(
@@ -512,11 +556,22 @@ async def _kafka_principal(run: Run, notes: _Notes, *, stored: bool) -> str | St
             notes,
         )
     claim = run.claims.get((kind, user))
-    if claim is None:
-        await run.claim(kind, [user])
     wanted = credential_hash(password)
-    if not exists or claim is None or claim.credential_hash != wanted:
-        await kafka.upsert_scram_user(admin, user, password=password, timeout=timeout)
+    if claim is None:
+        await run.claim(kind, [user], credential_hash=wanted)
+    diff = diff_acls(plan.kafka_acls, acls.rules, foreign=acls.foreign)
+    unwanted = [b for b in acls.bindings if kafka.binding_rule(b) not in plan.kafka_acls]
+    set_password = not exists or claim is None or claim.credential_hash != wanted
+    # A new claim already carries the hash; an existing one is updated once Kafka has it.
+    record_hash = claim is not None and claim.credential_hash != wanted
+    await asyncio.gather(
+        kafka.upsert_scram_user(admin, user, password=password, timeout=timeout)
+        if set_password
+        else asyncio.sleep(0),
+        kafka.create_acls(admin, diff.missing, timeout=timeout),
+        kafka.delete_acl_bindings(admin, unwanted, timeout=timeout),
+    )
+    if set_password:
         if not exists:
             notes.change(
                 DriftBackend.KAFKA,
@@ -527,10 +582,9 @@ async def _kafka_principal(run: Run, notes: _Notes, *, stored: bool) -> str | St
             )
         elif claim is not None and claim.credential_hash is not None:
             notes.actions.append(f"set the SCRAM password of {principal} from the Secret")
+    if record_hash:
         await context.registry.set_credential_hash(kind, user, wanted)
-    diff = diff_acls(plan.kafka_acls, acls.rules, foreign=acls.foreign)
     if diff.missing:
-        await kafka.create_acls(admin, diff.missing, timeout=timeout)
         missing = ", ".join(rule.describe() for rule in diff.missing)
         notes.change(
             DriftBackend.KAFKA,
@@ -540,8 +594,6 @@ async def _kafka_principal(run: Run, notes: _Notes, *, stored: bool) -> str | St
             known=claim is not None,
         )
     if diff.extra:
-        unwanted = [b for b in acls.bindings if kafka.binding_rule(b) not in plan.kafka_acls]
-        await kafka.delete_acl_bindings(admin, unwanted, timeout=timeout)
         notes.change(
             DriftBackend.KAFKA,
             f"ACLs of {principal}",
@@ -556,11 +608,9 @@ async def _kafka_principal(run: Run, notes: _Notes, *, stored: bool) -> str | St
 # --- Redis ---------------------------------------------------------------------------------------
 
 
-async def _redis(run: Run, *, stored: bool) -> StepOutcome:
+async def _redis(run: Run, *, stored: Stored) -> StepOutcome:
     if run.observed.claims is None:
         return _registry_down(REDIS_READY, run)
-    if not stored:
-        return _waiting_for_secret(REDIS_READY, "Redis")
     context, spec = run.context, run.plan.redis_user
     notes = _Notes(steady=REDIS_READY in run.steady)
     live = await redis.get_acl_user(context.clients.redis, name=spec.name)
@@ -571,6 +621,8 @@ async def _redis(run: Run, *, stored: bool) -> StepOutcome:
             f"Redis user {spec.name} exists but is not registered to tenant {run.tenant} in "
             f"{REGISTRY}; it is neither adopted nor overwritten",
         )
+    if not await stored():
+        return _waiting_for_secret(REDIS_READY, "Redis")
     known = ownership is not Ownership.CLAIM
     if ownership is not Ownership.MANAGED:
         await run.claim(ResourceKind.REDIS_USER, [spec.name])

@@ -70,9 +70,19 @@ class Registry:
         return {(c.kind, c.name): c for c in found}
 
     async def claim(
-        self, tenant: str, kind: ResourceKind, names: list[str], *, uid: str, now: datetime
+        self,
+        tenant: str,
+        kind: ResourceKind,
+        names: list[str],
+        *,
+        uid: str,
+        now: datetime,
+        credential_hash: str | None = None,
     ) -> None:
-        """Register the objects to the tenant; idempotent; ClaimConflictError if another's."""
+        """Register the objects to the tenant; idempotent; ClaimConflictError if another's.
+
+        `credential_hash` records, for a user about to be created, the password it will get.
+        """
         if not names:
             return
         docs = [
@@ -83,6 +93,7 @@ class Registry:
                 "tenant": tenant,
                 "tenantUid": uid,
                 "createdAt": now,
+                **({"credentialHash": credential_hash} if credential_hash else {}),
             }
             for name in names
         ]

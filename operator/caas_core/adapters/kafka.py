@@ -191,10 +191,19 @@ async def list_topic_names(
 
 
 async def ensure_topics(
-    admin: AdminClient, topics: Sequence[TopicSpec], *, timeout: float = 10.0
+    admin: AdminClient,
+    topics: Sequence[TopicSpec],
+    *,
+    timeout: float = 10.0,
+    live: Mapping[str, LiveTopic] | None = None,
 ) -> TopicsReport:
-    """Create missing topics; raise partitions and set configs that drifted; report the rest."""
-    live = await describe_named_topics(admin, [t.name for t in topics], timeout=timeout)
+    """Create missing topics; raise partitions and set configs that drifted; report the rest.
+
+    `live` (what describe_named_topics returned for these names, when the caller just asked)
+    saves a round trip.
+    """
+    if live is None:
+        live = await describe_named_topics(admin, [t.name for t in topics], timeout=timeout)
     missing = [t for t in topics if t.name not in live]
     existing = [t for t in topics if t.name in live]
     created = await _create(admin, missing, timeout=timeout)
