@@ -260,6 +260,7 @@ class Runtime:
                     trusted_device=timedelta(days=settings.trusted_device_days),
                 ),
                 clock=clock,
+                tenant_requires_mfa=tenants.requires_mfa,
             ),
             limits=RequestLimits(
                 RateLimiter(clients.redis),

@@ -13,7 +13,7 @@
 
 import base64
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -135,7 +135,9 @@ class MfaService:
         policy: MfaPolicy,
         clock: Clock,
         backup_cost: ScryptCost | None = None,
+        tenant_requires_mfa: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        self._tenant_requires = tenant_requires_mfa
         self._store = store
         self._sessions = sessions
         self._keys = keys
@@ -259,11 +261,16 @@ class MfaService:
         return self._step_up(principal, method="trusted_device")
 
     async def require_step_up(self, principal: Principal) -> None:
-        """Sensitive actions: users with MFA need a recent step-up token (fail closed)."""
+        """Sensitive actions need a recent step-up token from users with MFA, and from every
+        user of a tenant whose settings say `mfaRequired` (who must enrol first)."""
         if has_step_up(principal, now=self._clock(), within=self._policy.step_up):
             return
         if await self.enabled(tenant=principal.tenant, user_id=principal.user_id):
             raise MfaRequiredError("this action needs a recent second factor (POST /v1/mfa/verify)")
+        if self._tenant_requires is not None and await self._tenant_requires(principal.tenant):
+            raise MfaRequiredError(
+                "the tenant requires a second factor: enrol at POST /v1/mfa/totp/enroll"
+            )
 
     # -- management ------------------------------------------------------------------------------
 

@@ -69,6 +69,10 @@ class TenantService:
         doc = await self._store.get(tenant) or {}
         return _profile(tenant, doc)
 
+    async def requires_mfa(self, tenant: str) -> bool:
+        """Whether the tenant's settings demand a second factor for sensitive actions."""
+        return bool((await self.profile(tenant)).settings.get("mfaRequired"))
+
     async def plan(self, tenant: str) -> PlanSpec:
         """The tenant's plan and quotas."""
         return (await self.profile(tenant)).plan

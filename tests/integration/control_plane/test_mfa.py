@@ -253,3 +253,27 @@ def test_api_key_guessing_locks_the_address_on_both_instances(
         time.sleep(3.5)  # the lock lapses on its own
         after = ca.post("/v1/auth/sdk/token", headers=tenant.headers, json={"userId": "u"})
         assert after.status_code == 200
+
+
+async def test_tenant_requiring_mfa_blocks_sensitive_actions_until_enrolled(
+    api: Api, tenant: Tenant, mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    _, client = api
+    tokens = await _login(client, tenant, "newcomer")
+    access = tokens["accessToken"]
+    assert (await client.delete("/v1/sessions", headers=bearer(access))).status_code == 200
+    required = {"mfaRequired": True}
+    saved = await client.put("/v1/tenant/settings", headers=tenant.headers, json=required)
+    assert saved.status_code == 200
+    try:
+        refused = await client.delete("/v1/sessions", headers=bearer(access))
+        assert refused.status_code == 403
+        assert "enrol" in refused.json()["detail"]
+        totp, _ = await _enrol(client, access)
+        step_up = await client.post(
+            "/v1/mfa/verify", headers=bearer(access), json={"code": _next_code(totp)}
+        )
+        token = step_up.json()["stepUpToken"]
+        assert (await client.delete("/v1/sessions", headers=bearer(token))).status_code == 200
+    finally:
+        await mongo["caas_platform"]["saas_clients"].delete_one({"_id": tenant.name})
