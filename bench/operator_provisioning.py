@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -185,15 +186,16 @@ async def raw_cleanup(clients: dict[str, Any], kube: AsyncClient, names_: list[s
 async def run_raw(n: int, kube: AsyncClient, clients: dict[str, Any]) -> float:
     names_ = [f"bench-raw-{RUN}-{n}-{i}-{uuid.uuid4().hex[:4]}" for i in range(n)]
     started = time.perf_counter()
-    # As many tenants at once as the operator reconciles at once (beyond that, Kafka's
-    # controller, which commits one metadata write at a time, only queues them).
-    await _bounded(
-        [lambda name=name: raw_provision(clients, kube, name) for name in names_],  # type: ignore[misc]
-        limit=CONCURRENCY,
-    )
-    elapsed = time.perf_counter() - started
-    await raw_cleanup(clients, kube, names_)
-    return elapsed
+    try:
+        # As many tenants at once as the operator reconciles at once (beyond that, Kafka's
+        # controller, which commits one metadata write at a time, only queues them).
+        await _bounded(
+            [lambda name=name: raw_provision(clients, kube, name) for name in names_],  # type: ignore[misc]
+            limit=CONCURRENCY,
+        )
+        return time.perf_counter() - started
+    finally:
+        await raw_cleanup(clients, kube, names_)
 
 
 # --- operator ------------------------------------------------------------------------------------
@@ -225,10 +227,7 @@ async def wait_all(
     raise TimeoutError(f"{n} tenants ({label}) not Ready within {within}s")
 
 
-async def run_operator(n: int, kube: AsyncClient, *, within: float = 600) -> float:
-    label = f"{RUN}-{n}-{uuid.uuid4().hex[:4]}"
-    names_ = [f"bench-op-{label}-{i}" for i in range(n)]
-    started = time.perf_counter()
+async def create_tenants(kube: AsyncClient, label: str, names_: list[str]) -> None:
     await _bounded(
         [
             lambda name=name: kube.create(  # type: ignore[misc]
@@ -240,14 +239,26 @@ async def run_operator(n: int, kube: AsyncClient, *, within: float = 600) -> flo
             for name in names_
         ]
     )
-    await wait_all(kube, label, n, done=_ready, within=within)
-    elapsed = time.perf_counter() - started
-    await delete_tenants(kube, label, names_)
-    return elapsed
+
+
+async def run_operator(n: int, kube: AsyncClient, *, within: float = 600) -> float:
+    label = f"{RUN}-{n}-{uuid.uuid4().hex[:4]}"
+    names_ = [f"bench-op-{label}-{i}" for i in range(n)]
+    started = time.perf_counter()
+    try:
+        await create_tenants(kube, label, names_)
+        await wait_all(kube, label, n, done=_ready, within=within)
+        return time.perf_counter() - started
+    finally:
+        await delete_tenants(kube, label, names_)
 
 
 async def delete_tenants(kube: AsyncClient, label: str, names_: list[str]) -> None:
-    await _bounded([lambda name=name: kube.delete(Tenant, name) for name in names_])  # type: ignore[misc]
+    async def delete(name: str) -> None:
+        with contextlib.suppress(ApiError):  # never created, or already gone
+            await kube.delete(Tenant, name)
+
+    await _bounded([lambda name=name: delete(name) for name in names_])  # type: ignore[misc]
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         left = [t async for t in kube.list(Tenant, labels={"bench": label})]
@@ -300,32 +311,24 @@ async def main(sizes: list[int], repeats: int, memory_tenants: int, operator: Op
         label = f"{RUN}-mem"
         names_ = [f"bench-mem-{RUN}-{i}" for i in range(memory_tenants)]
         started = time.perf_counter()
-        await _bounded(
-            [
-                lambda name=name: kube.create(  # type: ignore[misc]
-                    Tenant(
-                        metadata=ObjectMeta(name=name, labels={"bench": label}),
-                        spec={"kafka": {"topics": [TOPIC]}, "deletionPolicy": "Delete"},
-                    )
+        try:
+            await create_tenants(kube, label, names_)
+            await wait_all(kube, label, memory_tenants, done=_ready, within=1800)
+            elapsed = time.perf_counter() - started
+            await asyncio.sleep(10)  # a quiet moment before reading the memory
+            rss, peak = operator.rss_mib()
+            rows.append((f"{memory_tenants} tenants apply -> all Ready", f"{elapsed:.0f} s"))
+            rows.append(("operator RSS idle (0 tenants)", f"{idle:.0f} MiB"))
+            rows.append(
+                (
+                    f"operator RSS with {memory_tenants} tenants Ready",
+                    f"{rss:.0f} MiB (peak {peak:.0f} MiB)",
                 )
-                for name in names_
-            ]
-        )
-        await wait_all(kube, label, memory_tenants, done=_ready, within=1800)
-        elapsed = time.perf_counter() - started
-        await asyncio.sleep(10)  # let the first timer-free quiet period settle
-        rss, peak = operator.rss_mib()
-        rows.append((f"{memory_tenants} tenants apply -> all Ready", f"{elapsed:.0f} s"))
-        rows.append(("operator RSS idle (0 tenants)", f"{idle:.0f} MiB"))
-        rows.append(
-            (
-                f"operator RSS with {memory_tenants} tenants Ready",
-                f"{rss:.0f} MiB (peak {peak:.0f} MiB)",
             )
-        )
-        print(rows[-3:], flush=True)
-        started = time.perf_counter()
-        await delete_tenants(kube, label, names_)
+            print(rows[-3:], flush=True)
+        finally:
+            started = time.perf_counter()
+            await delete_tenants(kube, label, names_)
         rows.append(
             (
                 f"{memory_tenants} tenants deleted (Delete policy)",
@@ -339,7 +342,12 @@ async def main(sizes: list[int], repeats: int, memory_tenants: int, operator: Op
         print(f"| {measure} | {value} |")
 
 
+def _exit_on_sigterm(*_: object) -> None:
+    raise SystemExit(143)  # runs the clean-up in `finally` blocks
+
+
 def cli() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,100", help="tenant counts to time (default 1,100)")
     parser.add_argument("--repeats", type=int, default=5, help="runs of the 1-tenant case")

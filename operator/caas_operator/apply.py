@@ -1,7 +1,7 @@
 """Carry out a TenantPlan against Kubernetes, MongoDB, Kafka and Redis, checking ownership first."""
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -126,6 +126,10 @@ class _Notes:
         )
 
 
+def _show(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels.items())
+
+
 def _not_owned(condition: str, message: str, notes: _Notes | None = None) -> StepOutcome:
     if notes is not None:
         return notes.outcome(
@@ -197,7 +201,7 @@ async def _kubernetes(run: Run) -> StepOutcome:
             return _not_owned(
                 READY,
                 f"namespace {names.namespace} exists but is not managed by caas-operator for "
-                f"tenant {run.tenant} (labels {dict(plan.labels)} missing); it is not adopted",
+                f"tenant {run.tenant} (labels {_show(plan.labels)} missing); it is not adopted",
             )
         if namespace.terminating:
             return StepOutcome(
@@ -229,7 +233,7 @@ async def _kubernetes(run: Run) -> StepOutcome:
     if secret is not None and not owns_kubernetes_object(secret.labels, tenant=run.tenant):
         return _not_owned(
             READY,
-            f"{where} exists but was not created by caas-operator (labels {dict(plan.labels)} "
+            f"{where} exists but was not created by caas-operator (labels {_show(plan.labels)} "
             "missing); it is neither adopted nor overwritten",
             notes,
         )

@@ -20,12 +20,13 @@ from caas_operator.outcomes import describe
 from caas_operator.planning import retry_delay
 from caas_operator.platform import ensure_platform
 from caas_operator.reconcile import API_VERSION, ReconcileResult, reconcile
-from caas_operator.settings import resync_interval
+from caas_operator.settings import resync_interval, tenant_selector
 from caas_operator.status import EventSpec
 
 logger = logging.getLogger(__name__)
 
 RESYNC_SECONDS: Final = resync_interval()
+SELECTOR: Final = tenant_selector()
 _PLATFORM_TASK: Final = "platform-task"
 # How long a Delete blocked by a legal hold (or a pause) waits before looking again.
 HOLD_RECHECK_SECONDS: Final = 30.0
@@ -76,10 +77,10 @@ def _first_check(**_: Any) -> float:
     return RESYNC_SECONDS * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
-@kopf.on.resume(API_GROUP, VERSION, PLURAL)
-@kopf.on.create(API_GROUP, VERSION, PLURAL)
+@kopf.on.resume(API_GROUP, VERSION, PLURAL, labels=SELECTOR)
+@kopf.on.create(API_GROUP, VERSION, PLURAL, labels=SELECTOR)
 # No field filter: the pause annotation is part of what must trigger a reconcile.
-@kopf.on.update(API_GROUP, VERSION, PLURAL)
+@kopf.on.update(API_GROUP, VERSION, PLURAL, labels=SELECTOR)
 async def reconcile_tenant(
     *,
     name: str,
@@ -108,7 +109,14 @@ async def reconcile_tenant(
         raise kopf.TemporaryError(result.summary, delay=retry_delay(retry))
 
 
-@kopf.timer(API_GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=_first_check)
+@kopf.timer(
+    API_GROUP,
+    VERSION,
+    PLURAL,
+    interval=RESYNC_SECONDS,
+    initial_delay=_first_check,
+    labels=SELECTOR,
+)
 async def resync_tenant(
     *,
     name: str,
@@ -230,7 +238,7 @@ def _publish(
     _post(memo, result.events, uid=uid, name=name)
 
 
-@kopf.on.delete(API_GROUP, VERSION, PLURAL)
+@kopf.on.delete(API_GROUP, VERSION, PLURAL, labels=SELECTOR)
 async def delete_tenant(
     *,
     name: str,
@@ -247,7 +255,9 @@ async def delete_tenant(
     opened = context.load(memo)
     opened.deleting.add(uid)
     try:
-        async with opened.lock(name):
+        # Teardowns share the reconcile slots: a thousand at once would only queue at Kafka's
+        # controller until their requests time out.
+        async with opened.slots, opened.lock(name):
             teardown = await finalize(
                 opened,
                 name=name,

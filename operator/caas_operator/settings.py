@@ -8,6 +8,7 @@ from pydantic import Field
 from caas_core.settings import BackendSettings
 
 RESYNC_ENV: Final = "CAAS_OPERATOR_RESYNC_SECONDS"
+SELECTOR_ENV: Final = "CAAS_OPERATOR_TENANT_SELECTOR"
 DEFAULT_RESYNC_SECONDS: Final = 300.0
 EventLevel = Literal["info", "warning", "error"]
 
@@ -77,3 +78,18 @@ def resync_interval() -> float:
     except ValueError:
         return DEFAULT_RESYNC_SECONDS
     return value if value > 0 else DEFAULT_RESYNC_SECONDS
+
+
+def tenant_selector() -> dict[str, str] | None:
+    """Only Tenants with these labels are handled (`k=v,k2=v2`); None handles every Tenant.
+
+    For sharding tenants over operators, or a test operator that must not touch the rest.
+    Read at import, when kopf's handlers register.
+    """
+    raw = os.environ.get(SELECTOR_ENV, "").strip()
+    if not raw:
+        return None
+    pairs = [part.split("=", 1) for part in raw.split(",") if part.strip()]
+    if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise ValueError(f"{SELECTOR_ENV} must look like key=value[,key=value]: {raw!r}")
+    return {key.strip(): value.strip() for key, value in pairs}

@@ -153,11 +153,16 @@ class Kube:
         self.client = Client(config=KubeConfig.from_file(stack.kubeconfig), field_manager="e2e")
 
     def apply(
-        self, name: str, spec: Mapping[str, Any], *, annotations: dict[str, str] | None = None
+        self,
+        name: str,
+        spec: Mapping[str, Any],
+        *,
+        annotations: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         """Create or update the Tenant (server-side apply, like `kubectl apply --server-side`)."""
         body = Tenant(
-            metadata={"name": name, "annotations": annotations or {}},
+            metadata={"name": name, "annotations": annotations or {}, "labels": labels or {}},
             spec=dict(spec),
         )
         self.client.apply(body, name=name, force=True)

@@ -1,11 +1,13 @@
 """A backend outage leaves a truthful per-backend status; the operator converges when it returns.
 
 The outage is the operator's alone: it reaches Kafka (bootstrap) and Redis through proxies this
-test cuts, so the shared servers stay up for everyone else.
+test cuts, so the shared servers stay up for everyone else; and that operator handles only this
+test's Tenants (a label selector), so no other Tenant on the shared cluster sees the outage.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +25,9 @@ from tests.e2e.operator.support import (
     wait_for,
 )
 
+LABEL = "e2e.caas.io/outage"
+SUITE = uuid.uuid4().hex[:8]
+
 
 @pytest.fixture
 def proxies(stack: Stack, operator: OperatorProcess) -> Iterator[tuple[TcpProxy, TcpProxy]]:
@@ -37,6 +42,7 @@ def proxies(stack: Stack, operator: OperatorProcess) -> Iterator[tuple[TcpProxy,
     operator.stop()
     operator.start(
         {
+            "CAAS_OPERATOR_TENANT_SELECTOR": f"{LABEL}={SUITE}",
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_proxy.port}",
             "REDIS_URL": proxied_redis,
             "CAAS_BACKEND_TIMEOUT_SECONDS": "2",
@@ -61,7 +67,7 @@ def test_kafka_down_while_mongo_and_redis_succeed_then_converges(
         "deletionPolicy": "Delete",
     }
     with tenants(kube, name):
-        kube.apply(name, spec)
+        kube.apply(name, spec, labels={LABEL: SUITE})
         kafka = kube.wait_condition(name, "KafkaReady", status="False", reason="KafkaUnavailable")
         assert kafka["message"]
         kube.wait_condition(name, "MongoReady")
@@ -107,7 +113,7 @@ def test_redis_outage_after_provisioning_is_reported_and_recovers(
     redis_proxy.up()
     name = unique("e2e-redis-out")
     with tenants(kube, name):
-        kube.apply(name, {"deletionPolicy": "Delete"})
+        kube.apply(name, {"deletionPolicy": "Delete"}, labels={LABEL: SUITE})
         kube.wait_condition(name, "Ready")
         redis_proxy.down()
         kube.wait_condition(name, "RedisReady", status="False", reason="RedisUnavailable")

@@ -4,7 +4,12 @@ import pytest
 
 from caas_core.resources import DeletionPolicy
 from caas_operator.deletion import deletion_policy
-from caas_operator.settings import DEFAULT_RESYNC_SECONDS, OperatorSettings, resync_interval
+from caas_operator.settings import (
+    DEFAULT_RESYNC_SECONDS,
+    OperatorSettings,
+    resync_interval,
+    tenant_selector,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +44,13 @@ def test_unreadable_spec_falls_back_to_retain() -> None:
     assert deletion_policy({"deletionPolicy": "Delete"}) is DeletionPolicy.DELETE
     assert deletion_policy({"deletionPolicy": "Nuke"}) is DeletionPolicy.RETAIN
     assert deletion_policy({}) is DeletionPolicy.RETAIN
+
+
+def test_tenant_selector(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAAS_OPERATOR_TENANT_SELECTOR", raising=False)
+    assert tenant_selector() is None
+    monkeypatch.setenv("CAAS_OPERATOR_TENANT_SELECTOR", "suite=e2e, shard = a")
+    assert tenant_selector() == {"suite": "e2e", "shard": "a"}
+    monkeypatch.setenv("CAAS_OPERATOR_TENANT_SELECTOR", "nonsense")
+    with pytest.raises(ValueError, match="key=value"):
+        tenant_selector()
