@@ -271,6 +271,7 @@ class Runtime:
                     per_ip=settings.ip_rate_limit_per_minute,
                     burst=settings.rate_limit_burst,
                 ),
+                client_rate=tenants.client_rate,
             ),
             guard=AccessGuard(keys=keys, revocations=revocations, clock=clock),
             outbox=outbox,

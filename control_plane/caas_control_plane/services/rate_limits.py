@@ -9,9 +9,10 @@ Who is charged depends on how the caller authenticated:
 A request refused by one limit is not charged to the others (the Lua script checks all first).
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Protocol
 
 from caas_control_plane.services.errors import LockedError, RateLimitedError
 from caas_control_plane.stores.lockout import lock_key
@@ -28,6 +29,18 @@ def usage_key(tenant: str, *, now: datetime | None = None) -> str:
     return f"{tenant}:{(now or datetime.now(UTC)):%Y%m}"
 
 
+class ClientRateLike(Protocol):
+    """A tenant plan's per-client rate."""
+
+    @property
+    def per_minute(self) -> int:
+        """Average requests per minute."""
+
+    @property
+    def burst(self) -> int:
+        """Requests allowed at once."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RatePolicy:
     """Average requests per minute (0: unlimited) and the burst each subject may spend at once."""
@@ -42,9 +55,24 @@ class RatePolicy:
 class RequestLimits:
     """Charges a request to its callers' limits, or raises RateLimitedError with Retry-After."""
 
-    def __init__(self, limiter: RateLimiter | None, *, policy: RatePolicy) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter | None,
+        *,
+        policy: RatePolicy,
+        client_rate: Callable[[str], Awaitable[ClientRateLike | None]] | None = None,
+    ) -> None:
         self._limiter = limiter
         self._policy = policy
+        self._client_rate = client_rate
+
+    async def _client(self, tenant: str, *, per_minute: int) -> tuple[int, int]:
+        """(per minute, burst) for one client of `tenant`: its plan's rate once synced."""
+        if self._client_rate is not None:
+            rate = await self._client_rate(tenant)
+            if rate is not None:
+                return rate.per_minute, rate.burst
+        return per_minute, self._policy.burst
 
     def _tenant(self, tenant: str) -> Limit:
         per = self._policy.per_tenant
@@ -61,7 +89,8 @@ class RequestLimits:
     ) -> None:
         """One request by an API key of `tenant`; `counts` are the usage counters it adds to;
         refused while the lockout key `lock` (the client address's) is set."""
-        key = Limit(key=f"key:{key_id}", per_minute=self._policy.per_key, burst=self._policy.burst)
+        per_minute, burst = await self._client(tenant, per_minute=self._policy.per_key)
+        key = Limit(key=f"key:{key_id}", per_minute=per_minute, burst=burst)
         await self._charge(
             [key, self._tenant(tenant)],
             {"key": "API key", "tenant": "tenant"},
@@ -71,10 +100,8 @@ class RequestLimits:
 
     async def charge_user(self, *, tenant: str, user_id: str) -> None:
         """One request by an SDK user of `tenant`."""
-        user = Limit(
-            key=f"user:{tenant}:{user_id}", per_minute=self._policy.per_user,
-            burst=self._policy.burst,
-        )  # fmt: skip
+        per_minute, burst = await self._client(tenant, per_minute=self._policy.per_user)
+        user = Limit(key=f"user:{tenant}:{user_id}", per_minute=per_minute, burst=burst)
         await self._charge(
             [user, self._tenant(tenant)],
             {"user": "user", "tenant": "tenant"},

@@ -1,9 +1,10 @@
 """Tenant profile, settings, plan quotas and usage (counters in Redis, counts in MongoDB)."""
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
@@ -17,6 +18,16 @@ from caas_core.audit import Actor, AuditWriter, Outcome
 from caas_core.resources.tenant import PlanSpec
 
 Clock = Callable[[], datetime]
+_PLAN_CACHE_SECONDS: Final = 30.0
+_PLAN_CACHE_LIMIT: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientRate:
+    """The plan's limit for each of the tenant's clients (API keys, users)."""
+
+    per_minute: int
+    burst: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +74,28 @@ class TenantService:
         self._counters = counters
         self._audit = audit
         self._clock = clock
+        self._plans: dict[str, tuple[float, ClientRate | None]] = {}
+
+    async def client_rate(self, tenant: str) -> "ClientRate | None":
+        """The synced plan's per-client rate (None: not synced, the settings apply), cached
+        for `_PLAN_CACHE_SECONDS` so the hot path reads MongoDB at most that often."""
+        now = time.monotonic()
+        cached = self._plans.get(tenant)
+        if cached is not None and now - cached[0] < _PLAN_CACHE_SECONDS:
+            return cached[1]
+        profile = await self.profile(tenant)
+        rate = (
+            ClientRate(
+                per_minute=profile.plan.rate_limit.requests_per_second * 60,
+                burst=profile.plan.rate_limit.burst,
+            )
+            if profile.plan_synced
+            else None
+        )
+        if len(self._plans) > _PLAN_CACHE_LIMIT:
+            self._plans.clear()
+        self._plans[tenant] = (now, rate)
+        return rate
 
     async def profile(self, tenant: str) -> TenantProfile:
         """The tenant as stored (plan defaults when the operator has not synced one)."""

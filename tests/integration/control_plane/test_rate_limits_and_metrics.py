@@ -54,3 +54,24 @@ async def test_refresh_is_limited_per_client_address(stack: Stack, tenant: Tenan
         ]
     assert statuses[0] == 400  # a bad token, but charged first
     assert statuses[-1] == 429
+
+
+async def test_a_synced_plan_sets_each_clients_rate(
+    stack: Stack, tenant: Tenant, mongo: Any
+) -> None:
+    # The operator copies spec.plan into saas_clients; 1 request/s with a burst of 2 per client.
+    await mongo["caas_platform"]["saas_clients"].update_one(
+        {"_id": tenant.name},
+        {"$set": {"plan": {"rateLimit": {"requestsPerSecond": 1, "burst": 2}}}},
+        upsert=True,
+    )
+    try:
+        async with running_app(make_settings(stack)) as (_, client):
+            statuses = [
+                (await client.get("/v1/tenant", headers=tenant.headers)).status_code
+                for _ in range(4)
+            ]
+        assert statuses[:2] == [200, 200]
+        assert statuses[-1] == 429
+    finally:
+        await mongo["caas_platform"]["saas_clients"].delete_one({"_id": tenant.name})
