@@ -3,6 +3,9 @@
 from collections.abc import Callable
 from typing import Any
 
+from redis.asyncio import Redis
+
+from caas_control_plane.stores.rate_limit import KEY_PREFIX
 from tests.conftest import Stack
 from tests.integration.control_plane.conftest import Tenant, make_settings, running_app
 
@@ -47,11 +50,20 @@ async def test_api_key_tenant_and_user_limits(
 
 async def test_refresh_is_limited_per_client_address(stack: Stack, tenant: Tenant) -> None:
     settings = make_settings(stack, CAAS_IP_RATE_LIMIT_PER_MINUTE="60", CAAS_RATE_LIMIT_BURST="2")
-    async with running_app(settings) as (_, client):
-        statuses = [
-            (await client.post("/v1/auth/refresh", json={"refreshToken": "caas_rt_x"})).status_code
-            for _ in range(5)
-        ]
+    # 127.0.0.1's budget is shared by every test (and instance): start and leave it clean.
+    redis = Redis.from_url(stack.redis_url)
+    await redis.delete(f"{KEY_PREFIX}ip:127.0.0.1")
+    try:
+        async with running_app(settings) as (_, client):
+            statuses = [
+                (
+                    await client.post("/v1/auth/refresh", json={"refreshToken": "caas_rt_x"})
+                ).status_code
+                for _ in range(5)
+            ]
+    finally:
+        await redis.delete(f"{KEY_PREFIX}ip:127.0.0.1")
+        await redis.aclose()
     assert statuses[0] == 400  # a bad token, but charged first
     assert statuses[-1] == 429
 
