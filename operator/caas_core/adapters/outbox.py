@@ -128,6 +128,7 @@ class GroupInserter:
         self._max_batch = max_batch
         self._pending: list[tuple[Document, asyncio.Future[None]]] = []
         self._flushing = False
+        self._task: asyncio.Task[None] | None = None
 
     async def insert(self, doc: Document) -> None:
         """Store `doc` (batched with whatever else is being inserted right now)."""
@@ -135,7 +136,8 @@ class GroupInserter:
         self._pending.append((doc, future))
         if not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            # Keep a reference: the event loop holds tasks only weakly.
+            self._task = asyncio.get_running_loop().create_task(self._flush())
         await future
 
     async def _flush(self) -> None:
