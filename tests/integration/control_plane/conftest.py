@@ -49,13 +49,20 @@ def api_env(stack: Stack, **overrides: str) -> dict[str, str]:
         "CAAS_SECRET_KEY": TEST_SECRET,
         "CAAS_ENV": "production",
         "CAAS_LOG_LEVEL": "warning",
-        "CAAS_REFRESH_GRACE_SECONDS": "2",
+        # The production default: 100 concurrent refreshes on a loaded machine (FerretDB
+        # serialises their writes) can take longer than a shorter window.
+        "CAAS_REFRESH_GRACE_SECONDS": "10",
         "CAAS_REVOCATION_RESYNC_SECONDS": "30",
         "CAAS_OUTBOX_SCAN_SECONDS": "1",
         "CAAS_BACKEND_TIMEOUT_SECONDS": "2",
         # Every test connects from 127.0.0.1 (as may other suites on a shared stack): the
         # API-key lockout of that address is tested on its own (test_mfa.py), not tripped here.
         "CAAS_API_KEY_MAX_FAILURES": "10000",
+        # Likewise the rate limits (tests poll, and fire 100 refreshes at once): the limits have
+        # their own tests with their own settings.
+        "CAAS_IP_RATE_LIMIT_PER_MINUTE": "1000000",
+        "CAAS_USER_RATE_LIMIT_PER_MINUTE": "1000000",
+        "CAAS_TENANT_RATE_LIMIT_PER_MINUTE": "1000000",
         **overrides,
     }
 
