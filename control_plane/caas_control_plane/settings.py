@@ -166,7 +166,9 @@ class ApiSettings(BackendSettings):
         description="`/v1` requests per SDK user (access token) per minute; 0 disables the limit.",
     )
     ip_rate_limit_per_minute: int = Field(
-        default=600,
+        # High on purpose: behind an ingress every client has the proxy's address (uvicorn's
+        # proxy_headers are off), so this is then a service-wide refresh limit.
+        default=6000,
         ge=0,
         validation_alias="CAAS_IP_RATE_LIMIT_PER_MINUTE",
         description="Unauthenticated `/v1` requests (refresh) per client IP per minute; 0: off.",
