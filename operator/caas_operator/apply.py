@@ -5,6 +5,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from lightkube import ApiError
+
 from caas_core.adapters import kafka, mongo, redis
 from caas_core.domain.kafka_acl import diff_acls, principal_of
 from caas_core.domain.naming import PLATFORM_DATABASE
@@ -228,6 +230,15 @@ async def _kubernetes(run: Run) -> StepOutcome:
             )
         else:
             notes.actions.append(f"updated namespace {names.namespace} (labels, owner)")
+    failed = await _credentials_secret(run, notes)
+    if failed is not None:
+        return failed
+    return notes.outcome(READY, ok=True, reason="NamespaceReady", message="")
+
+
+async def _credentials_secret(run: Run, notes: _Notes) -> StepOutcome | None:
+    """Create or restore the credentials Secret; an outcome only when it cannot be."""
+    names, plan = run.plan.names, run.plan
     secret = run.observed.secret
     where = f"Secret {names.namespace}/{names.credentials_secret}"
     if secret is not None and not owns_kubernetes_object(secret.labels, tenant=run.tenant):
@@ -243,14 +254,25 @@ async def _kubernetes(run: Run) -> StepOutcome:
         or any(secret.labels.get(k) != v for k, v in plan.labels.items())
         or run.owner.uid not in secret.owner_uids
     ):
-        await kube.apply_secret(
-            run.context.kube,
-            namespace=names.namespace,
-            name=names.credentials_secret,
-            labels=plan.labels,
-            data=plan.secret_data,
-            owner=run.owner,
-        )
+        try:
+            await kube.apply_secret(
+                run.context.kube,
+                namespace=names.namespace,
+                name=names.credentials_secret,
+                labels=plan.labels,
+                data=plan.secret_data,
+                owner=run.owner,
+            )
+        except ApiError as exc:
+            if not kube.namespace_terminating(exc):
+                raise
+            # Deleted (by hand) since it was read: wait until it is gone, then re-create it.
+            return StepOutcome(
+                condition=READY,
+                ok=False,
+                reason="NamespaceTerminating",
+                message=f"namespace {names.namespace} is being deleted; retrying",
+            )
         if secret is None:
             notes.change(
                 DriftBackend.KUBERNETES,
@@ -274,7 +296,7 @@ async def _kubernetes(run: Run) -> StepOutcome:
                 )
             else:
                 notes.actions.append(f"updated {where} ({', '.join(changed) or 'metadata'})")
-    return notes.outcome(READY, ok=True, reason="NamespaceReady", message="")
+    return None
 
 
 # --- MongoDB -------------------------------------------------------------------------------------

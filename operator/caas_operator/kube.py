@@ -12,6 +12,7 @@ from lightkube.resources.core_v1 import Namespace, Secret
 from caas_operator.context import FIELD_MANAGER
 
 _NOT_FOUND: Final = 404
+_FORBIDDEN: Final = 403
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,3 +125,8 @@ async def delete_namespace(client: AsyncClient, *, name: str) -> bool:
             return False
         raise
     return True
+
+
+def namespace_terminating(exc: ApiError) -> bool:
+    """Whether the API refused a write because its namespace is being deleted."""
+    return exc.status.code == _FORBIDDEN and "being terminated" in (exc.status.message or "")
