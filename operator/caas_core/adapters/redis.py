@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from caas_core.adapters.probe import timed_probe
@@ -38,15 +38,20 @@ class AclUserReport:
         return self.created or bool(self.corrected)
 
 
-def connect(url: str, *, timeout: float = 5.0) -> Redis:
+def connect(url: str, *, timeout: float = 5.0, max_connections: int = 64) -> Redis:
     """A client from a redis:// URL whose connects and commands give up after `timeout`."""
-    return Redis.from_url(
+    # A bounded, blocking pool: under a burst, callers wait (up to `timeout`) for a free
+    # connection instead of opening one each until Redis or the file-descriptor limit refuses.
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         decode_responses=True,
         health_check_interval=30,
     )
+    return Redis.from_pool(pool)
 
 
 async def ping(client: Redis, *, timeout: float = 2.0) -> ProbeResult:
