@@ -4,12 +4,16 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from lightkube.core.exceptions import ApiError
+
 from caas_core.adapters import kafka, mongo
 from caas_core.domain.naming import PLATFORM_DATABASE, TenantNames
+from caas_core.domain.retention import Rule
 from caas_operator import kube
 from caas_operator.context import OperatorContext
 from caas_operator.outcomes import describe
 from caas_operator.registry import Claims
+from caas_operator.retention_reconcile import governing_rules
 
 logger = logging.getLogger(__name__)
 
@@ -23,19 +27,36 @@ class Observed:
     # None when the registry could not be read: backends are then left alone.
     claims: Claims | None = None
     registry_error: str | None = None
+    # Rules of the tenant's RetentionPolicies: they govern the retention.ms of backed topics.
+    retention_rules: tuple[Rule, ...] = ()
 
 
 async def gather(context: OperatorContext, names: TenantNames) -> Observed:
     """Namespace, credentials Secret and registry claims; Kubernetes errors propagate."""
-    namespace, secret, (claims, registry_error), _ = await asyncio.gather(
+    namespace, secret, (claims, registry_error), _, rules = await asyncio.gather(
         kube.read_namespace(context.kube, name=names.namespace),
         kube.read_secret(context.kube, namespace=names.namespace, name=names.credentials_secret),
         _claims(context, names.tenant),
         detect_capabilities(context),
+        _retention_rules(context, names.namespace),
     )
     return Observed(
-        namespace=namespace, secret=secret, claims=claims, registry_error=registry_error
+        namespace=namespace,
+        secret=secret,
+        claims=claims,
+        registry_error=registry_error,
+        retention_rules=rules,
     )
+
+
+async def _retention_rules(context: OperatorContext, namespace: str) -> tuple[Rule, ...]:
+    try:
+        return await governing_rules(context.kube, namespace=namespace)
+    except ApiError as exc:
+        # No RetentionPolicy CRD installed (404) means no policies; anything else propagates.
+        if exc.status.code == 404:
+            return ()
+        raise
 
 
 async def _claims(context: OperatorContext, tenant: str) -> tuple[Claims | None, str | None]:

@@ -139,15 +139,21 @@ def plan_tenant(
     credentials: Credentials,
     replication_factor: int,
     kafka_sasl_bootstrap: str | None = None,
+    retention_overrides: Mapping[str, int] | None = None,
 ) -> TenantPlan:
-    """The desired state of every backend for one tenant."""
+    """The desired state of every backend for one tenant.
+
+    `retention_overrides` (topic name -> retention.ms) come from the tenant's RetentionPolicies,
+    which take precedence over the topic's own retentionMs.
+    """
+    overrides = retention_overrides or {}
     topics = tuple(
         TopicSpec(
             name=names.topic(t.suffix),
             partitions=t.partitions,
             replication_factor=replication_factor,
             config=topic_config(
-                retention_ms=t.retention_ms,
+                retention_ms=overrides.get(names.topic(t.suffix), t.retention_ms),
                 compression=t.compression,
                 cleanup_policy=t.cleanup_policy,
             ),

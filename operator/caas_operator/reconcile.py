@@ -16,6 +16,7 @@ from caas_core.domain.naming import (
     InvalidTenantNameError,
     tenant_names,
 )
+from caas_core.domain.retention import topic_retention
 from caas_core.resources.tenant import TenantSpec
 from caas_core.settings import describe_validation_error
 from caas_operator import kube
@@ -134,6 +135,11 @@ async def reconcile(
         credentials=credentials,
         replication_factor=context.settings.kafka_replication_factor,
         kafka_sasl_bootstrap=context.settings.kafka_sasl_bootstrap_servers,
+        retention_overrides=topic_retention(
+            observed.retention_rules,
+            topic_prefix=names.topic_prefix,
+            topics=[names.topic(t.suffix) for t in tenant_spec.kafka.topics],
+        ),
     )
     run = Run(
         context=context,

@@ -132,28 +132,56 @@ async def reconcile_retention(
     return result(status, failures)
 
 
+async def governing_rules(client: AsyncClient, *, namespace: str) -> tuple[Rule, ...]:
+    """Every rule the namespace's RetentionPolicies apply (an older policy owns a data class).
+
+    The Tenant reconcile uses them so that it and the RetentionPolicy agree on each topic's
+    retention.ms instead of overwriting each other on every resync.
+    """
+    claims: list[PolicyClaim] = []
+    specs: list[tuple[str, RetentionPolicySpec]] = []
+    async for item in client.list(PolicyResource, namespace=namespace):
+        raw: dict[str, Any] = item.to_dict()  # type: ignore[no-untyped-call]
+        claim = _claim(raw)
+        if claim is None:
+            continue
+        claims.append(claim)
+        try:
+            specs.append((claim.name, RetentionPolicySpec.model_validate(raw.get("spec") or {})))
+        except ValidationError:
+            continue  # the policy reports its own invalid spec
+    rules: list[Rule] = []
+    for name, spec in specs:
+        rules.extend(applicable_rules(name, [r.to_rule() for r in spec.rules], claims).rules)
+    return tuple(rules)
+
+
 async def _claims(client: AsyncClient, *, namespace: str) -> list[PolicyClaim]:
     claims: list[PolicyClaim] = []
     async for item in client.list(PolicyResource, namespace=namespace):
-        raw: dict[str, Any] = item.to_dict()  # type: ignore[no-untyped-call]
-        meta = raw.get("metadata") or {}
-        if meta.get("deletionTimestamp"):
-            continue
-        classes = set()
-        for rule in (raw.get("spec") or {}).get("rules") or []:
-            try:
-                classes.add(retention.DataClass(rule.get("dataClass")))
-            except ValueError:
-                continue
-        created = meta.get("creationTimestamp")
-        claims.append(
-            PolicyClaim(
-                name=str(meta.get("name")),
-                created_at=created if isinstance(created, datetime) else _parse_time(created),
-                data_classes=frozenset(classes),
-            )
-        )
+        claim = _claim(item.to_dict())  # type: ignore[no-untyped-call]
+        if claim is not None:
+            claims.append(claim)
     return claims
+
+
+def _claim(raw: Mapping[str, Any]) -> PolicyClaim | None:
+    """Which data classes a listed policy claims; None while it is being deleted."""
+    meta = raw.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return None
+    classes = set()
+    for rule in (raw.get("spec") or {}).get("rules") or []:
+        try:
+            classes.add(retention.DataClass(rule.get("dataClass")))
+        except ValueError:
+            continue
+    created = meta.get("creationTimestamp")
+    return PolicyClaim(
+        name=str(meta.get("name")),
+        created_at=created if isinstance(created, datetime) else _parse_time(created),
+        data_classes=frozenset(classes),
+    )
 
 
 def _parse_time(raw: object) -> datetime:

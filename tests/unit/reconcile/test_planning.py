@@ -8,6 +8,7 @@ from caas_core.domain.collections import TENANT_COLLECTION_NAMES
 from caas_core.domain.kafka_acl import AclOp, AclResource
 from caas_core.domain.legal_holds import LegalHold
 from caas_core.domain.naming import tenant_names
+from caas_core.domain.retention import DataClass, Rule, topic_retention
 from caas_core.resources import DeletionPolicy, TenantSpec
 from caas_operator.planning import (
     Capabilities,
@@ -239,3 +240,22 @@ def test_retry_delay_backs_off_exponentially_and_is_capped() -> None:
     assert retry_delay(10) == 300.0
     assert retry_delay(10_000) == 300.0
     assert retry_delay(-1) == 5.0
+
+
+def test_retention_policies_govern_the_retention_of_the_topics_they_back() -> None:
+    """The Tenant and a RetentionPolicy must agree on retention.ms, or they would fight."""
+    spec = TenantSpec.model_validate(
+        {"kafka": {"topics": [{"suffix": "events"}, {"suffix": "chat"}]}}
+    )
+    rules = [Rule(data_class=DataClass.MESSAGES, max_age_days=3)]
+    overrides = topic_retention(
+        rules, topic_prefix=NAMES.topic_prefix, topics=["tenant.acme.events", "tenant.acme.chat"]
+    )
+    plan = plan_tenant(
+        names=NAMES, spec=spec, credentials=CREDS, replication_factor=1,
+        retention_overrides=overrides,
+    )  # fmt: skip
+    retention = {t.name: t.config["retention.ms"] for t in plan.topics}
+    assert retention["tenant.acme.events"] == str(3 * 24 * 3600 * 1000)
+    default = plan_tenant(names=NAMES, spec=spec, credentials=CREDS, replication_factor=1)
+    assert retention["tenant.acme.chat"] == default.topics[1].config["retention.ms"]
