@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from caas_core.adapters import kafka, mongo
+from caas_core.domain.collections import PLATFORM_COLLECTIONS
+from caas_core.domain.naming import PLATFORM_DATABASE
+from caas_core.domain.topics import platform_topics
 from caasctl.stack import lifecycle
 from caasctl.stack.components import env_vars
 from caasctl.stack.config import StackConfig
@@ -59,6 +65,31 @@ class Stack:
         return {**os.environ, **self.env}
 
 
+def _ensure_platform_resources(env: dict[str, str]) -> None:
+    """What the operator ensures at start (platform topics and collections), done up front.
+
+    Integration tests of the control plane run with no operator; on a fresh stack the platform
+    topics (e.g. auth.revocation.events) would otherwise not exist yet.
+    """
+
+    async def ensure() -> None:
+        client = mongo.connect(env["MONGODB_URI"])
+        try:
+            await mongo.ensure_database(
+                client, database=PLATFORM_DATABASE, collections=PLATFORM_COLLECTIONS
+            )
+        finally:
+            await client.close()
+        report = await kafka.ensure_topics(
+            kafka.connect(env["KAFKA_BOOTSTRAP_SERVERS"]), platform_topics(), timeout=30
+        )
+        assert not report.drifts, [d.describe() for d in report.drifts]
+
+    # A thread of its own: this may run while an async test's event loop is already running.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, ensure()).result()
+
+
 def caasctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real CLI as a separate process (servers it starts outlive it, as for a user)."""
     return subprocess.run(
@@ -84,7 +115,9 @@ def stack() -> Iterator[Stack]:
                 f"(`caasctl stack up` exit {result.returncode}):\n{result.stderr}",
                 pytrace=False,
             )
-    yield Stack(conf=conf, env=env_vars(conf))
+    env = env_vars(conf)
+    _ensure_platform_resources(env)
+    yield Stack(conf=conf, env=env)
     # Leave a stack the developer started; stop the one this session started, unless asked not to.
     if not already_up and not os.environ.get("CAAS_KEEP_STACK"):
         caasctl("stack", "down")

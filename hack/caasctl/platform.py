@@ -87,6 +87,22 @@ def _start_service(conf: StackConfig, service: Service) -> None:
     say(f"    {service.name} running after {elapsed(started)} (log: {log})")
 
 
+def _wait_until_served(conf: StackConfig) -> None:
+    """Established is not enough: a new CRD's storage answers 'storage is (re)initializing'
+    for a moment after it, so list every kind until the apiserver serves them all."""
+    kinds = ",".join(sorted(path.name.removesuffix(".yaml") for path in CRDS_DIR.glob("*.yaml")))
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            kubectl(conf, "get", kinds, "--all-namespaces", step_name="list the new kinds")
+        except StepError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        else:
+            return
+
+
 def up(conf: StackConfig) -> None:
     """Stack up, CRDs applied, operator and API started, sample tenant reconciled to Ready."""
     lifecycle.up(conf)
@@ -96,6 +112,7 @@ def up(conf: StackConfig) -> None:
             conf, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS_DIR),
             step_name="wait for CRDs",
         )  # fmt: skip
+        _wait_until_served(conf)
     with step("starting the operator and the control plane"):
         for service in SERVICES:
             _start_service(conf, service)

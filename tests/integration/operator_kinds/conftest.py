@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,23 @@ NO_FINALIZERS: dict[str, Any] = {"metadata": {"finalizers": None}}
 KINDS = {"ApiKey": ApiKeyResource, "Webhook": WebhookResource, "RetentionPolicy": PolicyResource}
 
 
+def wait_until_served(stack: Stack, *, timeout: float = 60.0) -> None:
+    """Established is not enough: a new CRD's storage answers 'storage is (re)initializing'
+    for a moment after it, so list every kind until the apiserver serves them all."""
+    kinds = "apikeys.platform.caas.io,webhooks.platform.caas.io,retentionpolicies.platform.caas.io"
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = subprocess.run(
+            [stack.kubectl, "get", kinds, "--all-namespaces"],
+            env=stack.process_env(), capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        if listed.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"the CRDs are not served: {listed.stderr}", pytrace=False)
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def stack_env(stack: Stack) -> Iterator[Stack]:
     """The stack's connection settings in this process's environment (KUBECONFIG and friends)."""
@@ -55,6 +73,7 @@ def stack_env(stack: Stack) -> Iterator[Stack]:
             [stack.kubectl, "wait", "--for=condition=Established", "-f", str(REPO_ROOT_CRDS)],
             env=stack.process_env(), check=True, capture_output=True, timeout=120,
         )  # fmt: skip
+        wait_until_served(stack)
         yield stack
 
 
