@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from caas_core.domain.topics import platform_topics
 from caasctl.stack import lifecycle
 from caasctl.stack.components import env_vars
 from caasctl.stack.config import StackConfig
+from caasctl.stack.processes import Process
 
 TESTS = Path(__file__).parent
 LAYERS = ("unit", "integration", "e2e")
@@ -88,6 +90,19 @@ def _ensure_platform_resources(env: dict[str, str]) -> None:
     # A thread of its own: this may run while an async test's event loop is already running.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, ensure()).result()
+
+
+@contextmanager
+def platform_operator_stopped(stack: Stack) -> Iterator[None]:
+    """Stop the platform's operator (e.g. one `make run` left running) for tests that call the
+    reconcilers themselves, so no live operator races them; restart it afterwards."""
+    operator = Process("caas-operator", stack.conf.run_dir)
+    was_running = operator.stop()
+    yield
+    if was_running:
+        result = caasctl("up")
+        if result.returncode != 0:
+            pytest.fail(f"restarting the platform failed:\n{result.stderr}", pytrace=False)
 
 
 def caasctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

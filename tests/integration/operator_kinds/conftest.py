@@ -32,7 +32,7 @@ from caas_core.domain.naming import API_GROUP, PLATFORM_DATABASE, TENANT_LABEL
 from caas_operator.context import OperatorContext
 from caas_operator.namespaced import TenantResource
 from caas_operator.settings import OperatorSettings
-from tests.conftest import Stack
+from tests.conftest import Stack, platform_operator_stopped
 
 ApiKeyResource = create_namespaced_resource(API_GROUP, VERSION, APIKEY.kind, APIKEY.plural)
 WebhookResource = create_namespaced_resource(API_GROUP, VERSION, WEBHOOK.kind, WEBHOOK.plural)
@@ -62,7 +62,7 @@ def wait_until_served(stack: Stack, *, timeout: float = 60.0) -> None:
 @pytest.fixture(scope="module")
 def stack_env(stack: Stack) -> Iterator[Stack]:
     """The stack's connection settings in this process's environment (KUBECONFIG and friends)."""
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, platform_operator_stopped(stack):
         for key, value in stack.env.items():
             patch.setenv(key, value)
         subprocess.run(
