@@ -1,13 +1,14 @@
 """Carry out a TenantPlan against Kubernetes, MongoDB, Kafka and Redis, checking ownership first."""
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lightkube import ApiError
 
-from caas_core.adapters import kafka, mongo, redis
+from caas_core.adapters import kafka, mongo, redis, tenant_profiles
 from caas_core.domain.kafka_acl import diff_acls, principal_of
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_core.resources.tenant import DeletionPolicy, DriftBackend
@@ -29,6 +30,8 @@ from caas_operator.planning import (
 from caas_operator.registry import COLLECTION as REGISTRY_COLLECTION
 from caas_operator.registry import Claims, credential_hash
 from caas_operator.status import Finding, StepOutcome
+
+logger = logging.getLogger(__name__)
 
 REGISTRY: str = f"{PLATFORM_DATABASE}.{REGISTRY_COLLECTION}"
 # Resolves once the credentials Secret is written (True) or could not be (False).
@@ -367,6 +370,13 @@ async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
     user = await _mongo_user(run, notes, stored=stored)
     if isinstance(user, StepOutcome):
         return user
+    if await tenant_profiles.sync_plan(
+        context.clients.mongo[PLATFORM_DATABASE],
+        tenant=run.tenant,
+        plan=plan.plan_document,
+        now=datetime.now(UTC),
+    ):
+        logger.info("tenant plan synced to the control plane", extra={"tenant": run.tenant})
     indexes = sum(len(c.indexes) for c in plan.collections)
     message = f"database {database}: {len(plan.collections)} collections, {indexes} indexes; {user}"
     return notes.outcome(MONGO_READY, ok=True, reason="DatabaseReady", message=message)

@@ -102,6 +102,8 @@ class TenantPlan:
     # repr=False: plans get logged and printed in test failures; passwords must not.
     credentials: Credentials = field(repr=False)
     secret_data: Mapping[str, str] = field(repr=False)
+    # spec.plan as the control plane reads it from caas_platform.saas_clients (camelCase JSON).
+    plan_document: Mapping[str, Any] = field(default_factory=dict)
 
 
 def tenant_collections(mongo: MongoSpec) -> tuple[CollectionSpec, ...]:
@@ -196,6 +198,7 @@ def plan_tenant(
         labels=names.labels(),
         credentials=credentials,
         secret_data=secret,
+        plan_document=spec.plan.model_dump(by_alias=True, mode="json"),
     )
 
 

@@ -83,6 +83,10 @@ def test_applied_tenant_is_ready_with_every_backend_object(stack: Stack, tenant:
     try:
         database = client[f"tenant_{tenant.replace('-', '_')}"]
         assert set(database.list_collection_names()) >= TENANT_COLLECTIONS
+        # The plan reaches the control plane, which enforces its quotas.
+        profile = client["caas_platform"]["saas_clients"].find_one({"_id": tenant})
+        assert profile is not None
+        assert profile["plan"]["maxApiKeys"] == resource["spec"]["plan"]["maxApiKeys"]
     finally:
         client.close()
 
