@@ -1,9 +1,9 @@
 """Tenant profiles, settings and quotas in `caas_platform.saas_clients`, keyed by tenant name.
 
 The Tenant custom resource is the source of truth for the plan and its quotas; the control plane
-does not talk to Kubernetes, so the operator is expected to copy `spec.plan` into the `plan`
-field here (it may not yet; absent fields mean the Tenant CRD's defaults). The control plane
-writes only `displayName`, `settings` and `updatedAt`.
+does not talk to Kubernetes, so the operator copies `spec.plan` into the `plan` field here
+(caas_core.adapters.tenant_profiles; before that, the Tenant CRD's defaults apply). The control
+plane writes only `displayName`, `settings` and `updatedAt`.
 """
 
 from datetime import datetime
