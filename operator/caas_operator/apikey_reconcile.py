@@ -38,6 +38,7 @@ from caas_operator.namespaced import (
     SecretRaceError,
     TenantScope,
     build_status,
+    failed_result,
     gather_scope,
     object_labels,
     owner_of,
@@ -253,15 +254,10 @@ def _finish(
     failure: Failure,
     secret: str | None = None,
 ) -> KindResult:
-    fields: dict[str, Any] = {} if secret is None else {"secretName": secret}
-    status = build_status(
-        old_status=old_status,
-        conditions=[ready(failure, ok_reason=ISSUED, ok_message="")],
-        generation=generation,
-        now=now,
-        fields=fields,
+    fields = None if secret is None else {"secretName": secret}
+    return failed_result(
+        old_status, generation, now, failure=failure, ok_reason=ISSUED, fields=fields
     )
-    return result(status, [failure])
 
 
 async def revoke_api_key(context: OperatorContext, *, uid: str) -> int:

@@ -315,6 +315,26 @@ def result(status: dict[str, Any], failures: Sequence[Failure]) -> KindResult:
     )
 
 
+def failed_result(
+    old_status: Mapping[str, Any] | None,
+    generation: int | None,
+    now: datetime,
+    *,
+    failure: Failure,
+    ok_reason: str,
+    fields: Mapping[str, Any] | None = None,
+) -> KindResult:
+    """The outcome of a reconcile that stopped at `failure`: Ready=False with its reason."""
+    status = build_status(
+        old_status=old_status,
+        conditions=[ready(failure, ok_reason=ok_reason, ok_message="")],
+        generation=generation,
+        now=now,
+        fields=fields,
+    )
+    return result(status, [failure])
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadyChange:
     """A change of the Ready condition worth announcing as a Kubernetes Event."""

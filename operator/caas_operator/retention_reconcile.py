@@ -35,8 +35,8 @@ from caas_operator.namespaced import (
     ScopeError,
     TenantScope,
     build_status,
+    failed_result,
     gather_scope,
-    ready,
     result,
 )
 from caas_operator.outcomes import failure as step_failure
@@ -282,10 +282,4 @@ async def _sweep(
 def _failed(
     old_status: Mapping[str, Any] | None, generation: int | None, now: datetime, failure: Failure
 ) -> KindResult:
-    status = build_status(
-        old_status=old_status,
-        conditions=[ready(failure, ok_reason=APPLIED, ok_message="")],
-        generation=generation,
-        now=now,
-    )
-    return result(status, [failure])
+    return failed_result(old_status, generation, now, failure=failure, ok_reason=APPLIED)
