@@ -21,9 +21,19 @@ def main() -> None:
         print(f"caas-api: refusing to start: {exc}", file=sys.stderr)
         sys.exit(2)
     configure_logging(log_format=settings.log_format, level=settings.log_level)
+    # Behind trusted proxies uvicorn's ProxyHeadersMiddleware sets the client address (what the
+    # per-IP limits, the API-key lockout and sessions see) to the right-most X-Forwarded-For hop
+    # that is not a trusted proxy, and the scheme from X-Forwarded-Proto. With none configured,
+    # forwarded headers are ignored: a client could otherwise pick its own address.
+    proxies = list(settings.trusted_proxy_list)
     logger.info(
         "starting",
-        extra={"env": settings.env, "host": settings.host, "port": settings.port},
+        extra={
+            "env": settings.env,
+            "host": settings.host,
+            "port": settings.port,
+            "trusted_proxies": proxies,
+        },
     )
     uvicorn.run(
         create_app(settings),
@@ -31,7 +41,9 @@ def main() -> None:
         port=settings.port,
         log_config=None,  # keep the handlers configure_logging installed
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=bool(proxies),
+        # Never None: uvicorn would then read FORWARDED_ALLOW_IPS from the environment.
+        forwarded_allow_ips=proxies,
     )
 
 

@@ -1,14 +1,24 @@
 """Control plane settings from the environment; they fail closed on unsafe secrets."""
 
+import ipaddress
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from caas_control_plane.auth.kek import parse_kek
 from caas_core.settings import BackendSettings, SettingsError, describe_validation_error
 
 Environment = Literal["development", "production"]
+TRUST_EVERY_PEER: Final = "*"
 MIN_SECRET_KEY_LENGTH: Final = 32
 # Values that appear in templates, tutorials and .env examples: never acceptable in production.
 KNOWN_DEFAULT_SECRETS: Final = frozenset(
@@ -166,8 +176,8 @@ class ApiSettings(BackendSettings):
         description="`/v1` requests per SDK user (access token) per minute; 0 disables the limit.",
     )
     ip_rate_limit_per_minute: int = Field(
-        # High on purpose: behind an ingress every client has the proxy's address (uvicorn's
-        # proxy_headers are off), so this is then a service-wide refresh limit.
+        # High on purpose: behind an ingress with CAAS_TRUSTED_PROXIES unset every client has the
+        # proxy's address, so this is then a service-wide refresh limit.
         default=6000,
         ge=0,
         validation_alias="CAAS_IP_RATE_LIMIT_PER_MINUTE",
@@ -219,6 +229,40 @@ class ApiSettings(BackendSettings):
         description="Origins allowed by CORS (comma-separated); empty: no CORS headers.",
     )
 
+    trusted_proxies: str = Field(
+        default="",
+        validation_alias="CAAS_TRUSTED_PROXIES",
+        description=(
+            "Proxies (IP addresses or CIDR networks, comma-separated) whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed: the client is the right-most forwarded address that "
+            "is not one of them. Empty: trust nobody, the peer address is the client's."
+        ),
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_safe(cls, value: str, info: ValidationInfo) -> str:
+        entries = _entries(value)
+        for entry in entries:
+            if entry == TRUST_EVERY_PEER:
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"entry {entry[:64]!r} is not an IP address or CIDR network "
+                    "(e.g. 10.0.0.7 or 10.0.0.0/8)"
+                ) from None
+        # `env` is declared (so validated) first; were it invalid, that is reported anyway.
+        if info.data.get("env") != "development" and _trusts_every_address(entries):
+            raise ValueError(
+                "trusting every peer address (*, 0.0.0.0/0 or ::/0) lets any client set its own "
+                "address with X-Forwarded-For and escape the per-address rate limit and API-key "
+                "lockout; list only your proxies' addresses or networks (allowed with "
+                "CAAS_ENV=development only)"
+            )
+        return value
+
     @field_validator("kek", "previous_keks")
     @classmethod
     def _keks_are_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
@@ -231,6 +275,26 @@ class ApiSettings(BackendSettings):
     def cors_origin_list(self) -> tuple[str, ...]:
         """The CORS origins as a tuple."""
         return tuple(part.strip() for part in self.cors_origins.split(",") if part.strip())
+
+    @property
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        """The trusted proxies in the form uvicorn's forwarded_allow_ips understands.
+
+        Networks are normalised (uvicorn parses them strictly and silently ignores `10.1.2.3/8`,
+        which ip_network(strict=False) accepts) and a `*` stands alone (uvicorn trusts everyone
+        only when the list is exactly `*`). Empty: trust nobody.
+        """
+        entries = _entries(self.trusted_proxies)
+        if TRUST_EVERY_PEER in entries:
+            return (TRUST_EVERY_PEER,)
+        return tuple(
+            dict.fromkeys(
+                str(ipaddress.ip_network(entry, strict=False))
+                if "/" in entry
+                else str(ipaddress.ip_address(entry))
+                for entry in entries
+            )
+        )
 
     @property
     def access_token_ttl(self) -> timedelta:
@@ -265,6 +329,24 @@ class ApiSettings(BackendSettings):
                 "outside CAAS_ENV=development"
             )
         return self
+
+
+def _entries(value: str) -> list[str]:
+    """The non-empty, stripped comma-separated parts of a list setting."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _trusts_every_address(proxies: Sequence[str]) -> bool:
+    """Whether the trusted networks cover all of IPv4 or all of IPv6 (or are `*`)."""
+    if TRUST_EVERY_PEER in proxies:
+        return True
+    networks = [ipaddress.ip_network(entry, strict=False) for entry in proxies]
+    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    # collapse_addresses merges e.g. 0.0.0.0/1 and 128.0.0.0/1 into 0.0.0.0/0.
+    return any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(v4)) or any(
+        n.prefixlen == 0 for n in ipaddress.collapse_addresses(v6)
+    )
 
 
 def load_settings() -> ApiSettings:
