@@ -231,7 +231,7 @@ def seeded_key(*, scopes: tuple[str, ...] = ("*",)) -> Iterator[SeededKey]:
         yield SeededKey(tenant=tenant, key_id=key.key_id, api_key=format_api_key(key))
     finally:
         db["api_keys"].delete_one({"_id": key.key_id})
-        for name in ("refresh_families", "refresh_tokens", "security_audit_logs"):
+        for name in ("refresh_families", "security_audit_logs"):
             db[name].delete_many({"tenant": tenant})
         mongo.drop_database(database_name(tenant))
         mongo.close()

@@ -135,7 +135,6 @@ async def main_async() -> None:
         db = mongo["caas_platform"]
         await db["api_keys"].delete_one({"_id": key.key_id})
         await db["refresh_families"].delete_many({"tenant": tenant})
-        await db["refresh_tokens"].delete_many({"tenant": tenant})
         await mongo.drop_database(f"tenant_{tenant.replace('-', '_')}")
         await mongo.close()
     ours, raw = verification()

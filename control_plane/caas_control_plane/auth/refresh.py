@@ -12,10 +12,14 @@ from typing import Final
 from caas_control_plane.auth._jose import b64url_decode, b64url_encode
 
 TOKEN_PREFIX: Final = "caas_rt_"  # noqa: S105 - lets secret scanners and humans recognise a leaked token
+FAMILY_PREFIX: Final = "fam_"
+FAMILY_BYTES: Final = 16
 TOKEN_BYTES: Final = 32
-TOKEN_LENGTH: Final = len(TOKEN_PREFIX) + 43  # 32 bytes are 43 unpadded base64url characters
+_FAMILY_CHARS: Final = 22  # 16 bytes are 22 unpadded base64url characters
+_SECRET_CHARS: Final = 43  # 32 bytes are 43
+TOKEN_LENGTH: Final = len(TOKEN_PREFIX) + _FAMILY_CHARS + 1 + _SECRET_CHARS
 # Earlier tokens beyond this many rotations are forgotten (their reuse reads as UNKNOWN and is
-# refused, without revoking the family): it bounds the stored document and its hash index.
+# refused, without revoking the family): it bounds the stored document.
 MAX_PREVIOUS_HASHES: Final = 100
 
 
@@ -23,23 +27,58 @@ class MalformedRefreshTokenError(ValueError):
     """The text is not a refresh token of our format."""
 
 
-def new_refresh_token() -> str:
-    """A fresh refresh token: the prefix and 256 random bits in base64url."""
-    return TOKEN_PREFIX + b64url_encode(secrets.token_bytes(TOKEN_BYTES))
+@dataclass(frozen=True, slots=True)
+class PresentedToken:
+    """What a presented refresh token says about itself: its family, and its lookup hash."""
+
+    family_id: str
+    token_hash: str
+
+
+def new_family_id() -> str:
+    """A fresh refresh-family id: the prefix and 128 random bits in base64url."""
+    return FAMILY_PREFIX + b64url_encode(secrets.token_bytes(FAMILY_BYTES))
+
+
+def new_refresh_token(family_id: str) -> str:
+    """A fresh token of `family_id`: `caas_rt_<family>.<256 random bits>`, base64url.
+
+    The family part makes the token self-locating: a refresh reads one family document by `_id`
+    instead of first resolving a token-hash pointer, so no pointer document is written per token.
+    The family id is not a secret (a token is only accepted when its hash is the family's).
+    """
+    if not family_id.startswith(FAMILY_PREFIX) or len(family_id) != 4 + _FAMILY_CHARS:
+        raise ValueError(f"not a refresh-family id: {family_id!r}")
+    secret = b64url_encode(secrets.token_bytes(TOKEN_BYTES))
+    return f"{TOKEN_PREFIX}{family_id[len(FAMILY_PREFIX) :]}.{secret}"
+
+
+def parse_refresh_token(token: str) -> PresentedToken:
+    """The family a token names and the token's hash; malformed text is refused before any
+    lookup."""
+    if len(token) != TOKEN_LENGTH or not token.startswith(TOKEN_PREFIX):
+        raise MalformedRefreshTokenError("not a caas refresh token")
+    family, dot, secret = token[len(TOKEN_PREFIX) :].partition(".")
+    if dot != "." or len(family) != _FAMILY_CHARS or len(secret) != _SECRET_CHARS:
+        raise MalformedRefreshTokenError("not a caas refresh token")
+    try:
+        b64url_decode(family)
+        b64url_decode(secret)
+    except ValueError as exc:
+        raise MalformedRefreshTokenError("refresh token body is not base64url") from exc
+    return PresentedToken(family_id=FAMILY_PREFIX + family, token_hash=_sha256(token))
 
 
 def hash_refresh_token(token: str) -> str:
-    """The storage and lookup key of a refresh token: hex SHA-256 of the whole token."""
-    if len(token) != TOKEN_LENGTH or not token.startswith(TOKEN_PREFIX):
-        raise MalformedRefreshTokenError("not a caas refresh token")
-    try:
-        b64url_decode(token[len(TOKEN_PREFIX) :])
-    except ValueError as exc:
-        raise MalformedRefreshTokenError("refresh token body is not base64url") from exc
+    """The stored form of a refresh token: hex SHA-256 of the whole token."""
+    return parse_refresh_token(token).token_hash
+
+
+def _sha256(token: str) -> str:
     # A fast unsalted hash is right here, unlike for passwords: the token carries 256 bits from a
     # CSPRNG, so inverting a stolen hash is infeasible at any hashing speed, and a slow KDF would
-    # only add latency and a DoS lever. Being deterministic, it can also be the indexed lookup key,
-    # which a salted hash could not. Timing of that lookup reveals hash bits, never token bits.
+    # only add latency and a DoS lever. Timing of comparisons with stored hashes reveals hash
+    # bits, never token bits.
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 

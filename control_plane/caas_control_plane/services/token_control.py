@@ -10,6 +10,7 @@ from caas_control_plane.auth.refresh import (
     MalformedRefreshTokenError,
     RevocationReason,
     hash_refresh_token,
+    parse_refresh_token,
 )
 from caas_control_plane.auth.signing import AccessClaims, TokenError
 from caas_control_plane.services.access import same_tenant
@@ -173,10 +174,10 @@ class TokenControl:
 
     async def _find_refresh(self, token: str) -> StoredFamily | None:
         try:
-            token_hash = hash_refresh_token(token)
+            presented = parse_refresh_token(token)
         except MalformedRefreshTokenError:
             return None
-        return await self._families.find_by_hash(token_hash)
+        return await self._families.find(presented)
 
     def _introspect_access(self, claims: AccessClaims, *, caller: Caller) -> dict[str, Any]:
         if not caller.may_touch(tenant=claims.tid, user_id=claims.sub):

@@ -16,7 +16,9 @@ from caas_control_plane.auth.refresh import (
     Outcome,
     RevocationReason,
     hash_refresh_token,
+    new_family_id,
     new_refresh_token,
+    parse_refresh_token,
 )
 from caas_control_plane.auth.signing import AccessClaims, build_access_claims
 from caas_control_plane.auth.successor import open_successor, seal_successor
@@ -117,8 +119,8 @@ class TokenService:
         """Start a session for `user_id` of the key's tenant: access + refresh tokens."""
         now = self._clock()
         tenant = api_key.tenant
-        session_id, family_id = _new_id("ses_"), _new_id("fam_")
-        refresh_token = new_refresh_token()
+        session_id, family_id = _new_id("ses_"), new_family_id()
+        refresh_token = new_refresh_token(family_id)
         family = rules.start_family(
             family_id=family_id,
             tenant_id=tenant,
@@ -171,11 +173,12 @@ class TokenService:
     async def refresh(self, presented: str, *, client: ClientInfo) -> IssuedTokens:
         """Rotate a refresh token: one successor however many concurrent requests present it."""
         try:
-            presented_hash = hash_refresh_token(presented)
+            token = parse_refresh_token(presented)
         except MalformedRefreshTokenError:
             raise InvalidGrantError("the refresh token is not valid") from None
+        presented_hash = token.token_hash
         for _ in range(_ATTEMPTS):
-            stored = await self._families.find_by_hash(presented_hash)
+            stored = await self._families.find(token)
             now = self._clock()
             if stored is None:  # no family knows this hash: nothing to decide or change
                 await self._audit_refresh(client, None, presented_hash, "unknown")
@@ -226,7 +229,7 @@ class TokenService:
         self, family: Family, presented: str, *, now: datetime
     ) -> IssuedTokens | None:
         """Claim the rotation of `presented`; whoever claimed first, return *its* successor."""
-        successor = new_refresh_token()
+        successor = new_refresh_token(family.id)
         mine = Rotation(
             replaced_hash=family.current_hash,
             family_id=family.id,
@@ -248,7 +251,7 @@ class TokenService:
             successor = opened
         after = rules.rotate(family, new_hash=claimed.successor_hash, now=claimed.rotated_at)
         await asyncio.gather(
-            self._families.apply_rotation(before=family, after=after, now=now),
+            self._families.apply_rotation(before=family, after=after),
             self._sessions.touch(tenant=family.tenant_id, session_id=family.session_id, now=now),
         )
         return self._tokens(family, successor, now=now)

@@ -1,9 +1,9 @@
-"""Refresh families in `caas_platform.refresh_families`; one pointer per token hash in
-`caas_platform.refresh_tokens`; one rotation record per replaced token in
-`caas_platform.refresh_rotations`.
+"""Refresh families in `caas_platform.refresh_families`; one rotation record per replaced token
+in `caas_platform.refresh_rotations`.
 
-Every lookup on the hot path is by `_id` (the token hash, then the family id): that is an index
-hit on MongoDB and the one indexed access FerretDB serves without a collection scan.
+A refresh token names its family (see `auth.refresh.new_refresh_token`), so every lookup on the
+hot path is one read by `_id`: an index hit on MongoDB and the one indexed access FerretDB serves
+without a collection scan. A login writes exactly one document here.
 
 Rotation is decided by *inserting* the rotation record keyed by the replaced token's hash: a
 unique `_id` insert is atomic on MongoDB and on FerretDB alike (a conditional `update_one` is not
@@ -13,8 +13,6 @@ out the same sealed successor. Applying a rotation to the family afterwards is i
 writer computes the same values from the record), so a loser may complete a winner that died.
 """
 
-import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,11 +22,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from caas_control_plane.auth.refresh import Family, FamilyState, RevocationReason
+from caas_control_plane.auth.refresh import Family, FamilyState, PresentedToken, RevocationReason
 from caas_core.adapters.outbox import GroupInserter
 
 FAMILIES: Final = "refresh_families"
-TOKENS: Final = "refresh_tokens"
 ROTATIONS: Final = "refresh_rotations"
 Document = dict[str, Any]
 
@@ -85,31 +82,31 @@ def _from_document(doc: Mapping[str, Any]) -> StoredFamily:
 
 
 class RefreshTokenStore:
-    """Families and token-hash pointers."""
+    """Refresh families and their rotation records."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._families: AsyncCollection[Document] = database[FAMILIES]
-        self._tokens: AsyncCollection[Document] = database[TOKENS]
         self._rotations: AsyncCollection[Document] = database[ROTATIONS]
-        # Logins arrive in bursts: their family and pointer inserts are group-committed.
+        # Logins arrive in bursts: their family inserts are group-committed.
         self._family_inserts = GroupInserter(self._families)
-        self._pointer_inserts = GroupInserter(self._tokens)
 
     async def create(self, family: Family, *, created_at: datetime) -> None:
-        """Store a new family and its first token's pointer."""
-        await asyncio.gather(
-            self._family_inserts.insert(
-                {"_id": family.id, **_to_document(family), "createdAt": created_at}
-            ),
-            self._add_pointer(family.current_hash, family=family, now=created_at),
+        """Store a new family."""
+        await self._family_inserts.insert(
+            {"_id": family.id, **_to_document(family), "createdAt": created_at}
         )
 
-    async def find_by_hash(self, token_hash: str) -> StoredFamily | None:
-        """The family a token hash belongs to (current or earlier), or None."""
-        pointer = await self._tokens.find_one({"_id": token_hash})
-        if pointer is None:
+    async def find(self, presented: PresentedToken) -> StoredFamily | None:
+        """The family that issued the presented token (as current or earlier token), or None."""
+        stored = await self.get(presented.family_id)
+        if stored is None:
             return None
-        return await self.get(pointer["family"])
+        family = stored.family
+        if presented.token_hash != family.current_hash and (
+            presented.token_hash not in family.previous_hashes
+        ):
+            return None  # another token naming this family: not one it issued (or forgotten)
+        return stored
 
     async def get(self, family_id: str) -> StoredFamily | None:
         """A family by id."""
@@ -149,9 +146,8 @@ class RefreshTokenStore:
             rotated_at=doc["rotatedAt"],
         )
 
-    async def apply_rotation(self, *, before: Family, after: Family, now: datetime) -> None:
+    async def apply_rotation(self, *, before: Family, after: Family) -> None:
         """Make the family reflect a claimed rotation (idempotent; same values from any writer)."""
-        await self._add_pointer(after.current_hash, family=after, now=now)
         await self._families.update_one(
             {
                 "_id": before.id,
@@ -213,26 +209,12 @@ class RefreshTokenStore:
         )
         return result.modified_count
 
-    async def _add_pointer(self, token_hash: str, *, family: Family, now: datetime) -> None:
-        # A duplicate hash would need a SHA-256 collision of fresh 256-bit tokens: never.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._pointer_inserts.insert(
-                {
-                    "_id": token_hash,
-                    "family": family.id,
-                    "tenant": family.tenant_id,
-                    "createdAt": now,
-                    "expiresAt": family.expires_at,
-                }
-            )
-
     async def extend(self, family_id: str, *, expires_at: datetime) -> bool:
-        """Move an active family's absolute end, and its pointers' (kept until then)."""
+        """Move an active family's absolute end."""
         result = await self._families.update_one(
             {"_id": family_id, "state": FamilyState.ACTIVE.value},
             {"$set": {"expiresAt": expires_at}},
         )
-        await self._tokens.update_many({"family": family_id}, {"$set": {"expiresAt": expires_at}})
         return result.modified_count == 1
 
     async def count_active(self, *, tenant: str, now: datetime) -> int:
@@ -242,8 +224,7 @@ class RefreshTokenStore:
         )
 
     async def sweep(self, *, now: datetime) -> int:
-        """Delete expired families and pointers (no TTL indexes on FerretDB)."""
+        """Delete expired families and rotation records (no TTL indexes on FerretDB)."""
         families = await self._families.delete_many({"expiresAt": {"$lt": now}})
-        await self._tokens.delete_many({"expiresAt": {"$lt": now}})
         await self._rotations.delete_many({"expiresAt": {"$lt": now}})
         return families.deleted_count

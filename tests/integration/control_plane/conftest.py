@@ -124,7 +124,6 @@ async def tenant_factory(
     for tenant in created:
         await db["api_keys"].delete_one({"_id": tenant.key_id})
         await db["refresh_families"].delete_many({"tenant": tenant.name})
-        await db["refresh_tokens"].delete_many({"tenant": tenant.name})
         await db["revoked_tokens"].delete_many({"tenant": tenant.name})
         await mongo.drop_database(database_name(tenant.name))
 

@@ -22,7 +22,9 @@ from caas_control_plane.auth.refresh import (
     Status,
     decide,
     hash_refresh_token,
+    new_family_id,
     new_refresh_token,
+    parse_refresh_token,
     revoke,
     rotate,
     start_family,
@@ -81,19 +83,31 @@ def family_with_status(status: Status) -> Family:
 # --- tokens ------------------------------------------------------------------------------------
 
 
-def test_new_tokens_have_the_prefix_and_256_random_bits() -> None:
-    tokens = {new_refresh_token() for _ in range(50)}
+def test_new_tokens_name_their_family_and_carry_256_random_bits() -> None:
+    family = new_family_id()
+    tokens = {new_refresh_token(family) for _ in range(50)}
     assert len(tokens) == 50
+    assert re.fullmatch(r"fam_[A-Za-z0-9_-]{22}", family)
     for token in tokens:
-        assert re.fullmatch(r"caas_rt_[A-Za-z0-9_-]{43}", token)
+        assert re.fullmatch(r"caas_rt_[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}", token)
         assert token.startswith(TOKEN_PREFIX)
+        assert parse_refresh_token(token).family_id == family
+
+
+def test_a_token_is_only_minted_for_a_family_id() -> None:
+    with pytest.raises(ValueError, match="not a refresh-family id"):
+        new_refresh_token("ses_" + "A" * 22)
 
 
 def test_hash_is_hex_sha256_of_the_whole_token() -> None:
-    token = new_refresh_token()
+    token = new_refresh_token(new_family_id())
     assert hash_refresh_token(token) == hashlib.sha256(token.encode()).hexdigest()
-    assert hash_refresh_token(token) == hash_refresh_token(token)
-    assert hash_refresh_token(token) != hash_refresh_token(new_refresh_token())
+    assert parse_refresh_token(token).token_hash == hash_refresh_token(token)
+    assert hash_refresh_token(token) != hash_refresh_token(new_refresh_token(new_family_id()))
+
+
+_FAMILY = "A" * 22
+_SECRET = "A" * 43
 
 
 @pytest.mark.parametrize(
@@ -101,15 +115,21 @@ def test_hash_is_hex_sha256_of_the_whole_token() -> None:
     [
         "",
         "caas_rt_",
-        "caas_sk_" + "A" * 43,
-        "caas_rt_" + "A" * 42,
-        "caas_rt_" + "A" * 44,
-        "caas_rt_" + "A" * 42 + "!",
-        "caas_rt_" + "A" * 42 + "B",  # non-canonical final character
-        "caas_rt_" + "é" * 43,
+        "caas_sk_" + _FAMILY + "." + _SECRET,
+        "caas_rt_" + _SECRET,  # the earlier format, without a family
+        "caas_rt_" + _FAMILY + "." + "A" * 42,
+        "caas_rt_" + _FAMILY + "." + "A" * 44,
+        "caas_rt_" + _FAMILY + "_" + _SECRET,  # no separator
+        "caas_rt_" + "A" * 21 + "." + _SECRET + "A",  # separator misplaced
+        "caas_rt_" + _FAMILY + "." + "A" * 42 + "!",
+        "caas_rt_" + _FAMILY + "." + "A" * 42 + "B",  # non-canonical final character
+        "caas_rt_" + "A" * 21 + "B" + "." + _SECRET,  # non-canonical family
+        "caas_rt_" + _FAMILY + "." + "é" * 43,
     ],
 )
 def test_malformed_tokens_are_refused_before_any_lookup(token: str) -> None:
+    with pytest.raises(MalformedRefreshTokenError):
+        parse_refresh_token(token)
     with pytest.raises(MalformedRefreshTokenError):
         hash_refresh_token(token)
 
@@ -203,7 +223,7 @@ def test_expiry_is_inclusive() -> None:
 
 
 def test_concurrent_refresh_then_theft() -> None:
-    t1, t2, t3 = (hash_refresh_token(new_refresh_token()) for _ in range(3))
+    t1, t2, t3 = (hash_refresh_token(new_refresh_token(new_family_id())) for _ in range(3))
     fam = start_family(
         family_id="f",
         tenant_id="acme",
