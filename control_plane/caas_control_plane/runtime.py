@@ -132,7 +132,7 @@ class Runtime:
         )
         current_kek, available = keks(settings)
         outbox = OutboxStore(db, clock=clock)
-        audit = MongoAuditWriter(db, outbox=outbox)
+        audit = MongoAuditWriter(outbox=outbox)
         families = RefreshTokenStore(db)
         sessions = SessionStore(clients.mongo)
         keys = KeyService(

@@ -1,13 +1,12 @@
 """The one audit-writer interface for security-relevant actions, and its MongoDB/outbox writer.
 
-Every event is stored in `caas_platform.security_audit_logs` and published on `platform.audit`
-through the transactional outbox (so a Kafka outage loses nothing). Both writes are keyed by the
-event id, so a retried emit never duplicates an event. The compliance work adds tamper evidence
-(a hash chain) behind this same interface.
+Every event is one outbox message for `platform.audit` whose journal is
+`caas_platform.security_audit_logs`: `emit` returns once that message is durable, and the relay
+records the event in the log (at once, Kafka up or not) and publishes it (once Kafka is up). Both
+are keyed by the event id, so a retried emit never duplicates an event. The relay, the one
+sequential writer of the log, is where the compliance work adds tamper evidence (a hash chain).
 """
 
-import asyncio
-import contextlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,11 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
-
-from caas_core.adapters.outbox import GroupInserter, OutboxMessage, OutboxStore
+from caas_core.adapters.outbox import OutboxMessage, OutboxStore
 
 AUDIT_COLLECTION: Final = "security_audit_logs"
 AUDIT_TOPIC: Final = "platform.audit"
@@ -83,31 +78,22 @@ class AuditWriter(Protocol):
 
 
 class MongoAuditWriter:
-    """Audit log in MongoDB plus a `platform.audit` outbox message per event."""
+    """Audit events as `platform.audit` outbox messages journaled in the audit log."""
 
-    def __init__(self, database: AsyncDatabase[dict[str, Any]], *, outbox: OutboxStore) -> None:
-        self._log: AsyncCollection[dict[str, Any]] = database[AUDIT_COLLECTION]
+    def __init__(self, *, outbox: OutboxStore) -> None:
         self._outbox = outbox
-        self._inserter = GroupInserter(self._log)
 
     async def emit(self, event: AuditEvent) -> None:
-        """Write the log entry and the outbox message concurrently (both idempotent by id).
-
-        Both writes are group-committed with the other events in flight, so a burst of N events
-        costs two `insert_many` round trips, not 2N inserts.
-        """
-        body = event.to_dict()
+        """Store the event's outbox message (group-committed with the others in flight)."""
         message = OutboxMessage.new(
-            topic=AUDIT_TOPIC, payload=body, key=event.tenant or "platform", id=event.id
+            topic=AUDIT_TOPIC,
+            payload=event.to_dict(),
+            key=event.tenant or "platform",
+            id=event.id,
+            now=event.at,
+            journal=AUDIT_COLLECTION,
         )
-        await asyncio.gather(
-            self._insert({**body, "_id": event.id, "at": event.at}), self._outbox.enqueue([message])
-        )
-
-    async def _insert(self, doc: dict[str, Any]) -> None:
-        # The same event emitted again is already recorded.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._inserter.insert(doc)
+        await self._outbox.enqueue([message])
 
 
 class MemoryAuditWriter:

@@ -14,6 +14,11 @@ messages and deletes them once Kafka acknowledged them; nothing is lost while Ka
 
 A message may be published twice (a relay dies after Kafka acknowledged but before the delete):
 consumers deduplicate by the message id, carried in the `id` header and the payload.
+
+A message may also name a *journal*: a collection of the outbox's database where the relay
+records it (`_id` the message id, `at` its creation time, then the payload) before publishing,
+whether or not Kafka is up. The audit log is one: an audited action writes one document (the
+message), not two, and the relay records a burst of them in one `insert_many`.
 """
 
 import asyncio
@@ -58,6 +63,7 @@ class OutboxMessage:
     created_at: datetime
     headers: Mapping[str, str] = field(default_factory=dict)
     attempts: int = 0
+    journal: str | None = None  # a collection where the relay also records the message
 
     @classmethod
     def new(
@@ -68,6 +74,7 @@ class OutboxMessage:
         key: str | None = None,
         id: str | None = None,
         now: datetime | None = None,
+        journal: str | None = None,
     ) -> "OutboxMessage":
         """A message with a fresh id (unless given) created at `now`."""
         return cls(
@@ -76,7 +83,12 @@ class OutboxMessage:
             key=key,
             payload=payload,
             created_at=now or _utcnow(),
+            journal=journal,
         )
+
+    def journal_entry(self) -> Document:
+        """The document recorded in the message's journal."""
+        return {**self.payload, "_id": self.id, "at": self.created_at}
 
     def value(self) -> bytes:
         """The Kafka record value: the payload as JSON, with the message id."""
@@ -95,6 +107,7 @@ def _to_document(message: OutboxMessage, *, claim_until: datetime) -> Document:
         "createdAt": message.created_at,
         "claimUntil": claim_until,
         "attempts": message.attempts,
+        "journal": message.journal,
     }
 
 
@@ -107,6 +120,7 @@ def _from_document(doc: Mapping[str, Any]) -> OutboxMessage:
         created_at=doc["createdAt"],
         headers=doc.get("headers") or {},
         attempts=int(doc.get("attempts", 0)),
+        journal=doc.get("journal"),
     )
 
 
@@ -187,6 +201,7 @@ class OutboxStore:
         lease: timedelta = timedelta(seconds=30),
         clock: Clock = _utcnow,
     ) -> None:
+        self._database = database
         self._messages: AsyncCollection[Document] = database[collection]
         self._lease = lease
         self._clock = clock
@@ -225,6 +240,19 @@ class OutboxStore:
             return []
         cursor = self._messages.find({"claim": token}).sort("createdAt", 1).limit(limit)
         return [_from_document(doc) async for doc in cursor]
+
+    async def record(self, messages: Sequence[OutboxMessage]) -> None:
+        """Record messages in their journals (idempotent: an entry recorded before is kept)."""
+        entries: dict[str, list[Document]] = {}
+        for message in messages:
+            if message.journal is not None:
+                entries.setdefault(message.journal, []).append(message.journal_entry())
+        for journal, docs in entries.items():
+            try:
+                await self._database[journal].insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != _DUPLICATE_KEY for e in exc.details["writeErrors"]):
+                    raise
 
     async def delivered(self, ids: Sequence[str]) -> None:
         """Forget messages Kafka acknowledged."""
@@ -291,24 +319,22 @@ class KafkaPublisher:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
-    async def publish(self, messages: Sequence[OutboxMessage]) -> list[str | None]:
-        """Produce every message; per message None when acknowledged, else the error text."""
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[str | None]] = []
-        for message in messages:
-            future: asyncio.Future[str | None] = loop.create_future()
-            futures.append(future)
+    def produce(self, messages: Sequence[OutboxMessage]) -> "asyncio.Future[list[str | None]]":
+        """Hand every message to the producer now (in order); the future resolves to their
+        outcomes (None when acknowledged, else the error text) once Kafka answered for all."""
+        batch = _Deliveries(len(messages), asyncio.get_running_loop())
+        for index, message in enumerate(messages):
             try:
                 self._producer.produce(
                     message.topic,
                     value=message.value(),
                     key=None if message.key is None else message.key.encode(),
                     headers=[(ID_HEADER, message.id.encode()), *_encoded(message.headers)],
-                    on_delivery=_callback(loop, future),
+                    on_delivery=batch.callback(index),
                 )
             except Exception as exc:  # BufferError, KafkaException: report, never raise
-                future.set_result(f"{type(exc).__name__}: {exc}")
-        return list(await asyncio.gather(*futures))
+                batch.settle(index, f"{type(exc).__name__}: {exc}")
+        return batch.results
 
     async def close(self, *, timeout: float = 5.0) -> None:
         """Deliver what is in flight (up to `timeout`), then stop the callback thread."""
@@ -321,24 +347,53 @@ def _encoded(headers: Mapping[str, str]) -> list[tuple[str, bytes]]:
     return [(name, value.encode()) for name, value in headers.items() if name != ID_HEADER]
 
 
-def _callback(
-    loop: asyncio.AbstractEventLoop, future: "asyncio.Future[str | None]"
-) -> Callable[[KafkaError | None, Message], None]:
-    def settle(error: str | None) -> None:
-        if not future.done():
-            future.set_result(error)
+class _Deliveries:
+    """The outcomes of one batch of produced messages, awaited as one future.
 
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        text = None if error is None else error.str()
+    librdkafka reports each delivery on the poll thread; waking the event loop for each of them
+    cost more than producing the message, so the loop is woken once, by the last outcome.
+    """
+
+    def __init__(self, size: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._outcomes: list[str | None] = [None] * size
+        self._remaining = size
+        self._lock = threading.Lock()
+        self._loop = loop
+        self.results: asyncio.Future[list[str | None]] = loop.create_future()
+        if size == 0:
+            self.results.set_result([])
+
+    def callback(self, index: int) -> Callable[[KafkaError | None, Message], None]:
+        """The delivery report handler of message `index`."""
+
+        def on_delivery(error: KafkaError | None, _message: Message) -> None:
+            self.settle(index, None if error is None else error.str())
+
+        return on_delivery
+
+    def settle(self, index: int, error: str | None) -> None:
+        """Record one outcome (from any thread); the last one resolves the batch."""
+        with self._lock:
+            self._outcomes[index] = error
+            self._remaining -= 1
+            if self._remaining:
+                return
         # The loop may be closing while librdkafka reports the last deliveries.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, text)
+            self._loop.call_soon_threadsafe(self._resolve)
 
-    return on_delivery
+    def _resolve(self) -> None:
+        if not self.results.done():
+            self.results.set_result(self._outcomes)
 
 
 class OutboxRelay:
-    """Publishes outbox messages: this process's at once, everyone's stragglers periodically."""
+    """Publishes outbox messages: this process's at once, everyone's stragglers periodically.
+
+    Fresh messages are recorded in their journals and handed to the producer as they arrive;
+    Kafka's answers are awaited in the background (up to `in_flight` batches), so neither the
+    journals nor the next batch wait for a slow or absent broker.
+    """
 
     def __init__(
         self,
@@ -347,12 +402,15 @@ class OutboxRelay:
         *,
         scan_interval: float = 2.0,
         batch: int = 500,
+        in_flight: int = 8,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._scan_interval = scan_interval
         self._batch = batch
         self._queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(in_flight)
+        self._settling: set[asyncio.Task[int]] = set()
         self.published = 0
         self.failed = 0
         store.subscribe(self.notify)
@@ -366,37 +424,62 @@ class OutboxRelay:
         """Relay until cancelled; errors are logged and retried, never raised."""
         loop = asyncio.get_running_loop()
         next_scan = loop.time()
-        while True:
-            timeout = max(0.0, next_scan - loop.time())
-            fresh: list[OutboxMessage] = []
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    fresh.append(await self._queue.get())
-            while not self._queue.empty() and len(fresh) < self._batch:
-                fresh.append(self._queue.get_nowait())
-            try:
-                if fresh:
-                    await self._deliver(fresh)
-                if loop.time() >= next_scan:
-                    next_scan = loop.time() + self._scan_interval
-                    await self.scan_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("outbox relay pass failed; retrying")
-                await asyncio.sleep(min(self._scan_interval, 1.0))
+        try:
+            while True:
+                timeout = max(0.0, next_scan - loop.time())
+                fresh: list[OutboxMessage] = []
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        fresh.append(await self._queue.get())
+                while not self._queue.empty() and len(fresh) < self._batch:
+                    fresh.append(self._queue.get_nowait())
+                try:
+                    if fresh:
+                        await self._store.record(fresh)
+                        await self._start(fresh)
+                    if loop.time() >= next_scan:
+                        next_scan = loop.time() + self._scan_interval
+                        await self.scan_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("outbox relay pass failed; retrying")
+                    await asyncio.sleep(min(self._scan_interval, 1.0))
+        finally:
+            # Unsettled messages stay claimed until their lease ends, then a scan takes them.
+            for task in self._settling:
+                task.cancel()
 
     async def scan_once(self) -> int:
         """Claim and publish every due message once; returns how many were published."""
         published = 0
         while claimed := await self._store.claim_due(limit=self._batch):
-            published += await self._deliver(claimed)
+            await self._store.record(claimed)
+            await self._slots.acquire()
+            published += await self._settle(claimed, self._publisher.produce(claimed))
             if len(claimed) < self._batch:
                 break
         return published
 
-    async def _deliver(self, messages: Sequence[OutboxMessage]) -> int:
-        errors = await self._publisher.publish(messages)
+    async def _start(self, messages: Sequence[OutboxMessage]) -> None:
+        await self._slots.acquire()  # back pressure: at most `in_flight` batches unanswered
+        task = asyncio.create_task(self._settle(messages, self._publisher.produce(messages)))
+        self._settling.add(task)
+        task.add_done_callback(self._settled)
+
+    def _settled(self, task: "asyncio.Task[int]") -> None:
+        self._settling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("outbox delivery failed; a scan will retry", exc_info=task.exception())
+
+    async def _settle(
+        self, messages: Sequence[OutboxMessage], outcomes: "asyncio.Future[list[str | None]]"
+    ) -> int:
+        """Forget what Kafka acknowledged, release the rest for a retry with backoff."""
+        try:
+            errors = await outcomes
+        finally:
+            self._slots.release()
         ok = [m.id for m, error in zip(messages, errors, strict=True) if error is None]
         failed = [m for m, error in zip(messages, errors, strict=True) if error is not None]
         await self._store.delivered(ok)

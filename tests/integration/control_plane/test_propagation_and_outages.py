@@ -4,6 +4,7 @@ import asyncio
 import json
 import statistics
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from caas_control_plane.stores.revocation_feed import REVOCATION_TOPIC
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
-from caas_core.audit import AUDIT_TOPIC
+from caas_core.audit import AUDIT_COLLECTION, AUDIT_TOPIC
 from tests.conftest import Stack
 from tests.integration.control_plane.conftest import (
     CLOSED_PORT_URL,
@@ -105,6 +106,14 @@ async def test_kafka_down_keeps_events_in_the_outbox_until_a_relay_reaches_kafka
             )
         ]
         assert audit_ids, "audit events must wait in the outbox too"
+        # ...and are in the audit log already: the relay records journals before publishing.
+        log = mongo["caas_platform"][AUDIT_COLLECTION]
+        logged = {doc["_id"] async for doc in log.find({"_id": {"$in": audit_ids}})}
+        assert logged == set(audit_ids), "the audit log must not wait for Kafka"
+        issued = await log.find_one({"tenant": tenant.name, "action": "auth.token.issued"})
+        assert issued is not None
+        assert issued["target"] == {"type": "session", "id": tokens["sessionId"]}
+        assert isinstance(issued["at"], datetime)
 
     # Kafka "returns": a relay configured with a reachable Kafka publishes the backlog.
     try:
