@@ -32,17 +32,17 @@ _bearer = HTTPBearer(
 )
 
 
-def _health(request: Request) -> BackendHealth:
+async def _health(request: Request) -> BackendHealth:
     health: BackendHealth = request.app.state.health
     return health
 
 
-def _settings(request: Request) -> ApiSettings:
+async def _settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     runtime: Runtime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:
         raise ProblemError(
@@ -55,7 +55,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _client(request: Request) -> ClientInfo:
+async def _client(request: Request) -> ClientInfo:
     return ClientInfo(
         ip=request.client.host if request.client else None,
         user_agent=(request.headers.get("user-agent") or "")[:256] or None,
