@@ -49,6 +49,23 @@ async def bare(body: Body) -> dict[str, str]:
 async def bare_get() -> dict[str, str]:
     return {"ok": "yes"}
 
+if len(__import__("sys").argv) > 2:  # the floor: what any rate-limited, signed answer costs
+    import json, os, time
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from redis.asyncio import Redis
+
+    script = Redis.from_url(os.environ["REDIS_URL"]).register_script(
+        "local t = redis.call('TIME') redis.call('SET', KEYS[1], t[1], 'PX', 60000)"
+        " return {1, 0, 0}"
+    )
+    key = Ed25519PrivateKey.generate()
+
+    @app.post("/floor")
+    async def floor(body: Body) -> dict[str, str]:
+        await script(keys=["bench:floor"], args=[1, 2])
+        claims = json.dumps({"sub": body.userId, "iat": time.time()}).encode()
+        return {"ok": "yes", "userId": body.userId, "signature": key.sign(claims).hex()}
+
 uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), log_level="warning")
 """
 
@@ -135,12 +152,14 @@ def api_server(**overrides: str) -> Iterator[str]:
 
 
 @contextmanager
-def bare_server() -> Iterator[str]:
-    """The baseline: a bare FastAPI JSON endpoint under the same uvicorn and CPU pinning."""
+def bare_server(*, floor: bool = False) -> Iterator[str]:
+    """The baseline: a bare FastAPI JSON endpoint under the same uvicorn and CPU pinning; with
+    `floor`, also `POST /floor`: one Redis script round trip and one Ed25519 signature (the
+    least any endpoint rate-limited in Redis and answering with a signed token can do)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [*_pin(SERVER_CPU), PYTHON, "-c", BARE_APP, str(port)]
-    with _process(argv, env=dict(os.environ), ready_url=f"{url}/bare"):
+    argv = [*_pin(SERVER_CPU), PYTHON, "-c", BARE_APP, str(port), *(["floor"] if floor else [])]
+    with _process(argv, env={**os.environ, **stack_env()}, ready_url=f"{url}/bare"):
         yield url
 
 

@@ -45,8 +45,8 @@ import caas_control_plane.runtime as runtime_module
 from caas_control_plane.services.rate_limits import RequestLimits
 
 original = runtime_module.RequestLimits
-def no_redis(limiter, *, policy):
-    return original(None, policy=policy)
+def no_redis(limiter, **kwargs):
+    return original(None, **kwargs)
 runtime_module.RequestLimits = no_redis
 from caas_control_plane.__main__ import main
 main()

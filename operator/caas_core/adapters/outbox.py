@@ -27,7 +27,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -390,9 +390,10 @@ class _Deliveries:
 class OutboxRelay:
     """Publishes outbox messages: this process's at once, everyone's stragglers periodically.
 
-    Fresh messages are recorded in their journals and handed to the producer as they arrive;
+    Fresh messages are handed to the producer and recorded in their journals as they arrive;
     Kafka's answers are awaited in the background (up to `in_flight` batches), so neither the
-    journals nor the next batch wait for a slow or absent broker.
+    journals nor the next batch wait for a slow or absent broker, and a message is deleted only
+    once it is both journaled and acknowledged.
     """
 
     def __init__(
@@ -435,7 +436,6 @@ class OutboxRelay:
                     fresh.append(self._queue.get_nowait())
                 try:
                     if fresh:
-                        await self._store.record(fresh)
                         await self._start(fresh)
                     if loop.time() >= next_scan:
                         next_scan = loop.time() + self._scan_interval
@@ -454,16 +454,18 @@ class OutboxRelay:
         """Claim and publish every due message once; returns how many were published."""
         published = 0
         while claimed := await self._store.claim_due(limit=self._batch):
-            await self._store.record(claimed)
             await self._slots.acquire()
-            published += await self._settle(claimed, self._publisher.produce(claimed))
+            outcomes = self._publisher.produce(claimed)
+            published += await self._settle(claimed, outcomes, self._store.record(claimed))
             if len(claimed) < self._batch:
                 break
         return published
 
     async def _start(self, messages: Sequence[OutboxMessage]) -> None:
         await self._slots.acquire()  # back pressure: at most `in_flight` batches unanswered
-        task = asyncio.create_task(self._settle(messages, self._publisher.produce(messages)))
+        outcomes = self._publisher.produce(messages)  # first: Kafka need not wait for journals
+        recording = asyncio.ensure_future(self._store.record(messages))
+        task = asyncio.create_task(self._settle(messages, outcomes, recording))
         self._settling.add(task)
         task.add_done_callback(self._settled)
 
@@ -473,13 +475,21 @@ class OutboxRelay:
             logger.error("outbox delivery failed; a scan will retry", exc_info=task.exception())
 
     async def _settle(
-        self, messages: Sequence[OutboxMessage], outcomes: "asyncio.Future[list[str | None]]"
+        self,
+        messages: Sequence[OutboxMessage],
+        outcomes: "asyncio.Future[list[str | None]]",
+        recording: Awaitable[None],
     ) -> int:
-        """Forget what Kafka acknowledged, release the rest for a retry with backoff."""
+        """Once journaled, forget what Kafka acknowledged; release the rest for a retry.
+
+        A failed journal write raises: the messages stay claimed, and the scan after their lease
+        journals (idempotently) and publishes them again (consumers deduplicate by id).
+        """
         try:
             errors = await outcomes
         finally:
             self._slots.release()
+        await recording
         ok = [m.id for m, error in zip(messages, errors, strict=True) if error is None]
         failed = [m for m, error in zip(messages, errors, strict=True) if error is not None]
         await self._store.delivered(ok)
