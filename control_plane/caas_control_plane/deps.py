@@ -98,7 +98,8 @@ OptionalPrincipal = Annotated[Principal | None, Depends(_optional_principal)]
 
 def _lock(client: ClientInfo) -> str | None:
     """The lockout key of API-key presentations from this client's address."""
-    return None if client.ip is None else lock_key(api_key_subject(client.ip))
+    bucket = client.address_bucket
+    return None if bucket is None else lock_key(api_key_subject(bucket))
 
 
 def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
@@ -151,7 +152,7 @@ def _optional_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
 
 
 async def _ip_limited(runtime: RuntimeDep, client: ClientDep) -> None:
-    await runtime.limits.charge_ip(client.ip)
+    await runtime.limits.charge_ip(client.address_bucket)
 
 
 # An unauthenticated /v1 call (refresh: its credential is in the body), limited per client IP.

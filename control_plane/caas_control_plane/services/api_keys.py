@@ -135,11 +135,10 @@ class ApiKeyAuthenticator:
 
     async def _failed(self, client: ClientInfo) -> None:
         """Count a failed presentation against the client address; lock it at the limit."""
-        if self._lockout is None or self._lockout_policy is None or client.ip is None:
+        bucket = client.address_bucket
+        if self._lockout is None or self._lockout_policy is None or bucket is None:
             return
-        seconds = await self._lockout.failure(
-            api_key_subject(client.ip), policy=self._lockout_policy
-        )
+        seconds = await self._lockout.failure(api_key_subject(bucket), policy=self._lockout_policy)
         if seconds > 0:
             raise LockedError(
                 "too many invalid API keys from this address; retry later",

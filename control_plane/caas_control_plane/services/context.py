@@ -1,10 +1,30 @@
 """Who is calling and from where: what services need for audit events and sessions."""
 
+import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from caas_control_plane.auth.signing import AccessClaims
 from caas_core.audit import Actor, AuditEvent, Outcome
+
+# Every client "address" that does not parse (only a misconfigured trusted proxy forwards such
+# text) shares one budget: inventing new junk must not buy a fresh budget.
+UNPARSEABLE_ADDRESS: Final = "unparseable"
+_IPV6_SUBSCRIBER_PREFIX: Final = 64
+
+
+def address_bucket(ip: str) -> str:
+    """What per-address limits and lockouts count: an IPv4 address, or an IPv6 /64 — a
+    subscriber's usual allocation, whose holder can rotate through its addresses at will."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return UNPARSEABLE_ADDRESS
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 client seen through an IPv6 socket
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, _IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(address)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,6 +34,11 @@ class ClientInfo:
     ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
+
+    @property
+    def address_bucket(self) -> str | None:
+        """The unit of per-address limits this client counts against (None: no address)."""
+        return None if self.ip is None else address_bucket(self.ip)
 
     def event(
         self,

@@ -109,7 +109,7 @@ class RequestLimits:
         )
 
     async def charge_ip(self, ip: str | None) -> None:
-        """One unauthenticated request from a client address."""
+        """One unauthenticated request from a client address (its `address_bucket`)."""
         if ip is None:
             return
         limit = Limit(key=f"ip:{ip}", per_minute=self._policy.per_ip, burst=self._policy.burst)
