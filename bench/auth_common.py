@@ -52,9 +52,9 @@ async def bare_get() -> dict[str, str]:
 if len(__import__("sys").argv) > 2:  # the floor: what any rate-limited, signed answer costs
     import json, os, time
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from redis.asyncio import Redis
+    from caas_core.adapters.redis import connect  # the API's own client settings
 
-    script = Redis.from_url(os.environ["REDIS_URL"]).register_script(
+    script = connect(os.environ["REDIS_URL"]).register_script(
         "local t = redis.call('TIME') redis.call('SET', KEYS[1], t[1], 'PX', 60000)"
         " return {1, 0, 0}"
     )
