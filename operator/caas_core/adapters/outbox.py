@@ -27,7 +27,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -455,17 +455,21 @@ class OutboxRelay:
         published = 0
         while claimed := await self._store.claim_due(limit=self._batch):
             await self._slots.acquire()
-            outcomes = self._publisher.produce(claimed)
-            published += await self._settle(claimed, outcomes, self._store.record(claimed))
+            published += await self._settle(claimed, *self._dispatch(claimed))
             if len(claimed) < self._batch:
                 break
         return published
 
+    def _dispatch(
+        self, messages: Sequence[OutboxMessage]
+    ) -> tuple["asyncio.Future[list[str | None]]", "asyncio.Future[None]"]:
+        """Produce the messages now (Kafka need not wait for journals), journal them meanwhile."""
+        outcomes = self._publisher.produce(messages)
+        return outcomes, asyncio.ensure_future(self._store.record(messages))
+
     async def _start(self, messages: Sequence[OutboxMessage]) -> None:
         await self._slots.acquire()  # back pressure: at most `in_flight` batches unanswered
-        outcomes = self._publisher.produce(messages)  # first: Kafka need not wait for journals
-        recording = asyncio.ensure_future(self._store.record(messages))
-        task = asyncio.create_task(self._settle(messages, outcomes, recording))
+        task = asyncio.create_task(self._settle(messages, *self._dispatch(messages)))
         self._settling.add(task)
         task.add_done_callback(self._settled)
 
@@ -478,7 +482,7 @@ class OutboxRelay:
         self,
         messages: Sequence[OutboxMessage],
         outcomes: "asyncio.Future[list[str | None]]",
-        recording: Awaitable[None],
+        recording: "asyncio.Future[None]",
     ) -> int:
         """Once journaled, forget what Kafka acknowledged; release the rest for a retry.
 
@@ -486,10 +490,14 @@ class OutboxRelay:
         journals (idempotently) and publishes them again (consumers deduplicate by id).
         """
         try:
-            errors = await outcomes
-        finally:
-            self._slots.release()
-        await recording
+            try:
+                errors = await outcomes
+            finally:
+                self._slots.release()
+            await recording
+        except asyncio.CancelledError:
+            recording.cancel()  # shutting down: the lease hands the messages to a later scan
+            raise
         ok = [m.id for m, error in zip(messages, errors, strict=True) if error is None]
         failed = [m for m, error in zip(messages, errors, strict=True) if error is not None]
         await self._store.delivered(ok)

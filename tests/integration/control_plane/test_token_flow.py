@@ -226,6 +226,26 @@ async def test_refresh_reuse_after_rotation_revokes_the_family(
             assert (await client.get("/v1/auth/me", headers=bearer(token))).status_code == 401
 
 
+async def test_a_forged_token_naming_a_real_family_is_refused_and_harms_nothing(
+    api: Api, tenant: Tenant
+) -> None:
+    """The family id in a refresh token is no secret: only the token's hash opens the family."""
+    _, client = api
+    tokens = await login(client, tenant)
+    family_part, _, secret = tokens["refreshToken"].partition(".")
+    forged = f"{family_part}.{'A' * (len(secret) - 1)}A"
+    assert forged != tokens["refreshToken"]
+    refused = await client.post("/v1/auth/refresh", json={"refreshToken": forged})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_grant"
+    # Not read as reuse: the family, its session and its real token are untouched.
+    assert (
+        await client.get("/v1/auth/me", headers=bearer(tokens["accessToken"]))
+    ).status_code == 200
+    real = await client.post("/v1/auth/refresh", json={"refreshToken": tokens["refreshToken"]})
+    assert real.status_code == 200
+
+
 async def test_100_concurrent_refreshes_yield_one_successor(api: Api, tenant: Tenant) -> None:
     _, client = api
     tokens = await login(client, tenant)
