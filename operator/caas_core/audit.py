@@ -3,8 +3,9 @@
 Every event is one outbox message for `platform.audit` whose journal is
 `caas_platform.security_audit_logs`: `emit` returns once that message is durable, and the relay
 records the event in the log (at once, Kafka up or not) and publishes it (once Kafka is up). Both
-are keyed by the event id, so a retried emit never duplicates an event. The relay, the one
-sequential writer of the log, is where the compliance work adds tamper evidence (a hash chain).
+are keyed by the event id, so a retried emit never duplicates an event. Tamper evidence (a hash
+chain, the compliance work) belongs where the log is written: in the relay, with one chain
+writer at a time, since every API instance runs a relay.
 """
 
 import uuid

@@ -391,9 +391,10 @@ class OutboxRelay:
     """Publishes outbox messages: this process's at once, everyone's stragglers periodically.
 
     Fresh messages are handed to the producer and recorded in their journals as they arrive;
-    Kafka's answers are awaited in the background (up to `in_flight` batches), so neither the
-    journals nor the next batch wait for a slow or absent broker, and a message is deleted only
-    once it is both journaled and acknowledged.
+    Kafka's answers are awaited in the background, so neither the journals nor the next batch
+    wait for a slow or absent broker — up to `in_flight` unanswered batches, after which the
+    relay waits (the outbox holds the rest). A message is deleted only once it is both journaled
+    and acknowledged.
     """
 
     def __init__(
