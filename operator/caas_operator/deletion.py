@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from caas_core.adapters import kafka, mongo, redis
+from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.kafka_acl import principal_of
-from caas_core.domain.naming import InvalidTenantNameError, tenant_names
+from caas_core.domain.naming import PLATFORM_DATABASE, InvalidTenantNameError, tenant_names
 from caas_core.resources.tenant import DeletionPolicy, TenantSpec
 from caas_operator import kube
 from caas_operator.context import OperatorContext
@@ -170,6 +171,13 @@ async def _revoke_access(
         if await kafka.delete_scram_user(clients.kafka, names.kafka_user, timeout=timeout):
             revoked.append(f"Kafka principal {principal} and its {removed} ACLs")
         await registry.release(ResourceKind.KAFKA_USER, [names.kafka_user])
+    # The control plane's credentials of the tenant: its back ends can mint no more tokens (an
+    # API instance's key cache forgets them within CAAS_API_KEY_CACHE_SECONDS).
+    keys = await ApiKeyStore(clients.mongo[PLATFORM_DATABASE]).revoke_tenant(
+        tenant, now=datetime.now(UTC)
+    )
+    if keys:
+        revoked.append(f"{keys} API key{'s' if keys > 1 else ''}")
     if (ResourceKind.MONGO_USER, names.mongo_user) in claims:
         if await mongo.drop_user(clients.mongo, database=names.database, username=names.mongo_user):
             revoked.append(f"MongoDB user {names.mongo_user}")

@@ -72,6 +72,14 @@ class ApiKeyStore:
             return None
         return record
 
+    async def revoke_tenant(self, tenant: str, *, now: datetime) -> int:
+        """Revoke every unrevoked key of a deleted tenant, whichever side created it: with the
+        tenant gone there is no owner left to refuse. Returns how many were revoked."""
+        result = await self._keys.update_many(
+            {"tenant": tenant, "revokedAt": None}, {"$set": {"revokedAt": now}}
+        )
+        return result.modified_count
+
     async def save(self, record: ApiKeyRecord, *, writer: KeyWriter) -> ApiKeyRecord:
         """Replace a key's mutable fields, only if `writer` owns it (checked atomically)."""
         changes = {k: v for k, v in to_document(record).items() if k not in _IMMUTABLE}

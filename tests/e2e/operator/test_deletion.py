@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from caas_core.adapters.legal_hold_store import COLLECTION as HOLDS
+from caas_core.domain.api_key_records import COLLECTION as API_KEYS
+from caas_core.domain.api_key_records import ApiKeyRecord, KeyWriter, Unusable, from_document
+from caas_core.domain.api_key_records import to_document as to_key_document
+from caas_core.domain.api_keys import hash_api_key, new_api_key
 from caas_core.domain.legal_holds import LegalHold, to_document
 from tests.e2e.operator.support import (
     Backends,
@@ -27,6 +32,17 @@ def _access_revoked(kube: Kube, backends: Backends, name: str) -> None:
     assert namespace is None or namespace.metadata.deletionTimestamp is not None  # type: ignore[union-attr]
 
 
+def _rest_api_key(keys: Any, *, tenant: str) -> str:
+    """A key created through the REST API (as the control plane stores one) for `tenant`."""
+    key = new_api_key()
+    record = ApiKeyRecord(
+        key_id=key.key_id, tenant=tenant, name="back end", key_hash=hash_api_key(key),
+        scopes=("*",), managed_by=KeyWriter.API, created_at=datetime.now(UTC),
+    )  # fmt: skip
+    keys.insert_one(to_key_document(record))
+    return key.key_id
+
+
 def test_retain_keeps_data_removes_access_and_a_new_tenant_gets_the_data_back(
     running_operator: OperatorProcess, kube: Kube, backends: Backends
 ) -> None:
@@ -35,9 +51,17 @@ def test_retain_keeps_data_removes_access_and_a_new_tenant_gets_the_data_back(
     kube.apply(name, spec)
     kube.wait_condition(name, "Ready")
     backends.mongo[database(name)]["users"].insert_one({"user_id": "u1"})
+    keys = backends.mongo["caas_platform"][API_KEYS]
+    key_id = _rest_api_key(keys, tenant=name)
     kube.delete(name)
     kube.wait_gone(name)
     _access_revoked(kube, backends, name)
+    # The control plane's credentials go too, even a key the operator did not create.
+    stored = from_document(keys.find_one({"_id": key_id}) or {})
+    assert stored.unusable(now=datetime.now(UTC)) is Unusable.REVOKED
+    revoked = [e.message or "" for e in kube.events(name) if e.reason == "AccessRevoked"]
+    assert any("1 API key" in message for message in revoked), revoked
+    keys.delete_one({"_id": key_id})
     assert backends.collections(name) >= {"users", "sessions", "devices"}
     assert f"tenant.{name}.events" in backends.topics(f"tenant.{name}.")
     # Data claims stay registered to the tenant name; access claims are gone.
