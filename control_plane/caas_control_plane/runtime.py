@@ -34,8 +34,6 @@ from caas_control_plane.stores.mfa import MfaStore
 from caas_control_plane.stores.rate_limit import RateLimiter
 from caas_control_plane.stores.refresh_tokens import FAMILIES, RefreshTokenStore
 from caas_control_plane.stores.revocation_feed import RevocationFeed
-from caas_control_plane.stores.revocations import COLLECTION as REVOCATIONS
-from caas_control_plane.stores.revocations import RevocationStore
 from caas_control_plane.stores.sessions import SessionStore
 from caas_control_plane.stores.signing_keys import SigningKeyStore
 from caas_control_plane.stores.tenants import TenantStore
@@ -45,6 +43,8 @@ from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.adapters.clients import BackendClients
 from caas_core.adapters.outbox import COLLECTION as OUTBOX
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
+from caas_core.adapters.revocation_store import COLLECTION as REVOCATIONS
+from caas_core.adapters.revocation_store import RevocationStore
 from caas_core.audit import AUDIT_COLLECTION, AuditWriter, MongoAuditWriter
 from caas_core.domain.naming import PLATFORM_DATABASE
 

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from caas_control_plane.auth.kek import parse_kek
+from caas_core.domain.revocations import MAX_REFRESH_LIFETIME
 from caas_core.settings import BackendSettings, SettingsError, describe_validation_error
 
 Environment = Literal["development", "production"]
@@ -108,7 +109,7 @@ class ApiSettings(BackendSettings):
     refresh_token_ttl_seconds: int = Field(
         default=30 * 86_400,
         ge=300,
-        le=400 * 86_400,
+        le=int(MAX_REFRESH_LIFETIME.total_seconds()),  # tenant revocations outlive them all
         validation_alias="CAAS_REFRESH_TOKEN_TTL_SECONDS",
         description="Absolute lifetime of a refresh family (rotation never extends it).",
     )

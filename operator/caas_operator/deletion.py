@@ -8,11 +8,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from caas_core.adapters import kafka, mongo, redis
+from caas_core.adapters import kafka, mongo, redis, revocation_store
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.kafka_acl import principal_of
 from caas_core.domain.naming import PLATFORM_DATABASE, InvalidTenantNameError, tenant_names
+from caas_core.domain.revocations import tenant_deleted
 from caas_core.resources.tenant import DeletionPolicy, TenantSpec
 from caas_operator import kube
 from caas_operator.context import OperatorContext
@@ -172,12 +173,16 @@ async def _revoke_access(
             revoked.append(f"Kafka principal {principal} and its {removed} ACLs")
         await registry.release(ResourceKind.KAFKA_USER, [names.kafka_user])
     # The control plane's credentials of the tenant: its back ends can mint no more tokens (an
-    # API instance's key cache forgets them within CAAS_API_KEY_CACHE_SECONDS).
-    keys = await ApiKeyStore(clients.mongo[PLATFORM_DATABASE]).revoke_tenant(
-        tenant, now=datetime.now(UTC)
-    )
+    # API instance's key cache forgets them within CAAS_API_KEY_CACHE_SECONDS), and every token
+    # issued so far, access and refresh, is revoked on every API instance (through the outbox:
+    # the instances' relays publish it, and they reload stored revocations when they start).
+    now = datetime.now(UTC)
+    platform = clients.mongo[PLATFORM_DATABASE]
+    keys = await ApiKeyStore(platform).revoke_tenant(tenant, now=now)
     if keys:
         revoked.append(f"{keys} API key{'s' if keys > 1 else ''}")
+    await revocation_store.broadcast(platform, tenant_deleted(tenant, now=now), now=now)
+    revoked.append("every token issued to its users")
     if (ResourceKind.MONGO_USER, names.mongo_user) in claims:
         if await mongo.drop_user(clients.mongo, database=names.database, username=names.mongo_user):
             revoked.append(f"MongoDB user {names.mongo_user}")

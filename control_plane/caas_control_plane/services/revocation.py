@@ -20,10 +20,9 @@ from caas_control_plane.auth.refresh import RevocationReason
 from caas_control_plane.auth.revocation import Revocation, RevocationKind, RevocationSet
 from caas_control_plane.auth.signing import DEFAULT_LEEWAY, AccessClaims
 from caas_control_plane.stores.refresh_tokens import RefreshTokenStore
-from caas_control_plane.stores.revocation_feed import REVOCATION_TOPIC
-from caas_control_plane.stores.revocations import RevocationStore
 from caas_control_plane.stores.sessions import SessionStore
-from caas_core.adapters.outbox import OutboxMessage, OutboxStore
+from caas_core.adapters.outbox import OutboxStore
+from caas_core.adapters.revocation_store import RevocationStore, revocation_message
 
 logger = logging.getLogger(__name__)
 
@@ -185,17 +184,7 @@ class RevocationService:
         """Make a revocation durable, effective here, and broadcast (via the outbox)."""
         await self._store.record(revocation)
         self.state.apply(revocation, now=self._clock().timestamp())
-        await self._outbox.enqueue(
-            [
-                OutboxMessage.new(
-                    topic=REVOCATION_TOPIC,
-                    payload=revocation.to_dict(),
-                    key=revocation.tenant,
-                    id=revocation.id,
-                    now=self._clock(),
-                )
-            ]
-        )
+        await self._outbox.enqueue([revocation_message(revocation, now=self._clock())])
 
     # -- propagation ------------------------------------------------------------------------------
 

@@ -16,9 +16,10 @@ from typing import Any, Final
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
+from caas_core.domain.revocations import REVOCATION_TOPIC
+
 logger = logging.getLogger(__name__)
 
-REVOCATION_TOPIC: Final = "auth.revocation.events"
 _RETRY_SECONDS: Final = 1.0
 
 Handler = Callable[[Mapping[str, Any]], None]

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from caas_control_plane.stores.revocation_feed import REVOCATION_TOPIC
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
 from caas_core.audit import AUDIT_COLLECTION, AUDIT_TOPIC
+from caas_core.domain.revocations import REVOCATION_TOPIC
 from tests.conftest import Stack
 from tests.integration.control_plane.conftest import (
     CLOSED_PORT_URL,

@@ -1,13 +1,16 @@
-"""Durable revocations in `caas_platform.revoked_tokens` (the fact; Kafka only broadcasts it)."""
+"""Durable revocations in `caas_platform.revoked_tokens` (the fact; Kafka only broadcasts it),
+shared by the control plane and the operator (which revokes a deleted tenant's tokens)."""
 
 import contextlib
+from datetime import datetime
 from typing import Any, Final
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from caas_control_plane.auth.revocation import Revocation
+from caas_core.adapters.outbox import OutboxMessage, OutboxStore
+from caas_core.domain.revocations import REVOCATION_TOPIC, Revocation
 
 COLLECTION: Final = "revoked_tokens"
 Document = dict[str, Any]
@@ -33,3 +36,22 @@ class RevocationStore:
         """Delete revocations every token of which has expired."""
         result = await self._revocations.delete_many({"expiresAt": {"$lt": int(now)}})
         return result.deleted_count
+
+
+def revocation_message(revocation: Revocation, *, now: datetime) -> OutboxMessage:
+    """The broadcast of a revocation: keyed by tenant, with the revocation's stable id."""
+    return OutboxMessage.new(
+        topic=REVOCATION_TOPIC,
+        payload=revocation.to_dict(),
+        key=revocation.tenant,
+        id=revocation.id,
+        now=now,
+    )
+
+
+async def broadcast(
+    database: AsyncDatabase[Document], revocation: Revocation, *, now: datetime
+) -> None:
+    """Store a revocation and queue its broadcast (an API instance's relay publishes it)."""
+    await RevocationStore(database).record(revocation)
+    await OutboxStore(database).enqueue([revocation_message(revocation, now=now)])
