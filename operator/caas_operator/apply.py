@@ -25,7 +25,9 @@ from caas_operator.planning import (
     ResourceKind,
     TenantPlan,
     decide_ownership,
+    index_names,
     owns_kubernetes_object,
+    removed_indexes,
 )
 from caas_operator.registry import COLLECTION as REGISTRY_COLLECTION
 from caas_operator.registry import Claims, credential_hash
@@ -323,6 +325,7 @@ async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
     if ownership is not Ownership.MANAGED:
         await run.claim(ResourceKind.MONGO_DATABASE, [database])
     run.owned["database"] = database
+    await _index_claims(run, notes)
     report = await mongo.ensure_database(
         context.clients.mongo, database=database, collections=plan.collections, existing=existing
     )
@@ -380,6 +383,29 @@ async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
     indexes = sum(len(c.indexes) for c in plan.collections)
     message = f"database {database}: {len(plan.collections)} collections, {indexes} indexes; {user}"
     return notes.outcome(MONGO_READY, ok=True, reason="DatabaseReady", message=message)
+
+
+async def _index_claims(run: Run, notes: _Notes) -> None:
+    """Register the indexes the spec wants before they are created; drop the ones the operator
+    created that the spec no longer wants — they hold no data, and a unique one left behind
+    would keep refusing writes the spec now allows. Indexes it never created are left alone."""
+    database = run.plan.names.database
+    wanted = index_names(database, run.plan.collections)
+    claimed = {name for kind, name in run.claims if kind is ResourceKind.MONGO_INDEX}
+    if unclaimed := [name for name in wanted if name not in claimed]:
+        await run.claim(ResourceKind.MONGO_INDEX, unclaimed)
+    removed = removed_indexes(database, claimed=claimed, wanted=wanted)
+    if not removed:
+        return
+    for _, collection, index in removed:
+        await mongo.drop_index(
+            run.context.clients.mongo, database=database, collection=collection, index=index
+        )
+    await run.context.registry.release(ResourceKind.MONGO_INDEX, [name for name, _, _ in removed])
+    notes.actions.append(
+        f"dropped index(es) {', '.join(f'{database}.{c}.{i}' for _, c, i in removed)} "
+        "(removed from the spec)"
+    )
 
 
 async def _mongo_user(run: Run, notes: _Notes, *, stored: Stored) -> str | StepOutcome:

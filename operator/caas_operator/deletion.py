@@ -200,6 +200,8 @@ async def _drop_data(
     database = names.database
     if (ResourceKind.MONGO_DATABASE, database) in claims or database in listed:
         await mongo.drop_database(clients.mongo, database=database)
+        indexes = [n for kind, n in claims if kind is ResourceKind.MONGO_INDEX]
+        await registry.release(ResourceKind.MONGO_INDEX, indexes)  # dropped with the database
         await registry.release(ResourceKind.MONGO_DATABASE, [database])
         dropped.append(f"dropped database {database}")
     # Registered topics, plus those an operator before the registry listed in the status.

@@ -1,6 +1,6 @@
 """Pure reconcile logic: what a tenant needs, who owns what, and what deletion may remove."""
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -202,6 +202,25 @@ def plan_tenant(
     )
 
 
+def index_names(database: str, collections: Sequence[CollectionSpec]) -> list[str]:
+    """Registry names of the indexes a plan wants: `<database>.<collection>.<index>`."""
+    return [f"{database}.{c.name}.{i.name}" for c in collections for i in c.indexes]
+
+
+def removed_indexes(
+    database: str, *, claimed: Iterable[str], wanted: Iterable[str]
+) -> list[tuple[str, str, str]]:
+    """(registry name, collection, index) of indexes the operator created for this database that
+    the spec no longer wants. Indexes it never recorded (an application's own) are not listed."""
+    prefix = f"{database}."
+    gone = sorted({n for n in claimed if n.startswith(prefix)} - set(wanted))
+    removed = []
+    for name in gone:  # neither collection nor index names hold a dot (the spec patterns)
+        collection, _, index = name.removeprefix(prefix).partition(".")
+        removed.append((name, collection, index))
+    return removed
+
+
 # --- ownership ---------------------------------------------------------------------------------
 
 
@@ -213,6 +232,7 @@ class ResourceKind(StrEnum):
     KAFKA_TOPIC = "kafka-topic"
     KAFKA_USER = "kafka-user"
     REDIS_USER = "redis-user"
+    MONGO_INDEX = "mongo-index"  # <database>.<collection>.<index>: only those it created go
 
 
 class Ownership(StrEnum):

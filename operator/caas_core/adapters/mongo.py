@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 MongoClient = AsyncMongoClient[dict[str, Any]]
 _NAMESPACE_EXISTS: Final = 48
+_NAMESPACE_NOT_FOUND: Final = 26
+_INDEX_NOT_FOUND: Final = 27
 _COMMAND_NOT_FOUND: Final = 59
 _USER_NOT_FOUND: Final = 11
 _PROBE_SLACK: Final = 0.25
@@ -233,6 +235,17 @@ async def drop_user(client: MongoClient, *, database: str, username: str) -> boo
             return False
         raise
     logger.info("mongo user dropped", extra={"database": database, "mongo_user": username})
+    return True
+
+
+async def drop_index(client: MongoClient, *, database: str, collection: str, index: str) -> bool:
+    """Drop one named index; False when it (or its collection) is not there any more."""
+    try:
+        await client[database][collection].drop_index(index)
+    except OperationFailure as exc:
+        if exc.code in (_INDEX_NOT_FOUND, _NAMESPACE_NOT_FOUND):
+            return False
+        raise
     return True
 
 

@@ -349,6 +349,15 @@ def database(tenant: str) -> str:
     return f"tenant_{tenant.replace('-', '_')}"
 
 
+def index_claims(tenant: str, spec: Mapping[str, Any] | None = None) -> set[tuple[str, str]]:
+    """The registry entries of the indexes a Tenant with this spec gets (defaults included)."""
+    from caas_core.resources.tenant import MongoSpec  # noqa: PLC0415 - test support only
+    from caas_operator.planning import index_names, tenant_collections  # noqa: PLC0415
+
+    mongo = MongoSpec.model_validate((spec or {}).get("mongo", {}))
+    return {("mongo-index", n) for n in index_names(database(tenant), tenant_collections(mongo))}
+
+
 def manifest(name: str, spec: Mapping[str, Any]) -> str:
     """A Tenant manifest for kubectl."""
     return json.dumps(

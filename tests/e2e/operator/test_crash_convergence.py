@@ -8,7 +8,15 @@ import time
 import uuid
 from typing import Any
 
-from tests.e2e.operator.support import Backends, Kube, OperatorProcess, database, tenants, wait_for
+from tests.e2e.operator.support import (
+    Backends,
+    Kube,
+    OperatorProcess,
+    database,
+    index_claims,
+    tenants,
+    wait_for,
+)
 
 KILLS = 20
 INITIAL_TENANTS = 6
@@ -123,6 +131,7 @@ def test_kill_9_twenty_times_mid_provisioning_then_converges(
             assert claims == sorted(
                 [
                     ("mongo-database", database(name)),
+                    *index_claims(name, _spec([])),
                     ("kafka-user", f"tenant-{name}"),
                     ("redis-user", f"tenant-{name}"),
                     *(("kafka-topic", t) for t in expected_topics),

@@ -66,7 +66,7 @@ def test_retain_keeps_data_removes_access_and_a_new_tenant_gets_the_data_back(
     assert f"tenant.{name}.events" in backends.topics(f"tenant.{name}.")
     # Data claims stay registered to the tenant name; access claims are gone.
     kinds = {c["kind"] for c in backends.claims(name)}
-    assert kinds == {"mongo-database", "kafka-topic"}
+    assert kinds == {"mongo-database", "mongo-index", "kafka-topic"}
     assert "DataRetained" in kube.reasons(name)
 
     # The namespace finishes terminating, then the same name is provisioned again on its data.

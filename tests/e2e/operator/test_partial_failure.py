@@ -20,6 +20,7 @@ from tests.e2e.operator.support import (
     OperatorProcess,
     TcpProxy,
     database,
+    index_claims,
     tenants,
     unique,
     wait_for,
@@ -97,6 +98,7 @@ def test_kafka_down_while_mongo_and_redis_succeed_then_converges(
         assert claims == sorted(
             [
                 ("mongo-database", database(name)),
+                *index_claims(name),
                 ("kafka-topic", f"tenant.{name}.events"),
                 ("kafka-topic", f"tenant.{name}.audit"),
                 ("kafka-user", f"tenant-{name}"),

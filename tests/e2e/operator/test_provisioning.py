@@ -12,6 +12,7 @@ from tests.e2e.operator.support import (
     Kube,
     OperatorProcess,
     database,
+    index_claims,
     manifest,
     tenants,
     unique,
@@ -124,6 +125,7 @@ def test_apply_yields_every_backend_object_and_reapply_changes_nothing(
         claims = {(c["kind"], c["name"]) for c in backends.claims(name)}
         assert claims == {
             ("mongo-database", database(name)),
+            *index_claims(name, SPEC),
             ("kafka-topic", f"tenant.{name}.events"),
             ("kafka-topic", f"tenant.{name}.chat"),
             ("kafka-user", f"tenant-{name}"),
@@ -202,6 +204,35 @@ def test_topics_grow_and_removed_topics_follow_the_deletion_policy(
         assert kafka is not None
         assert f"tenant.{name}.c removed from the spec are retained" in kafka["message"]
         assert f"tenant.{name}.c" in backends.topics(f"tenant.{name}.")
+
+
+def test_an_index_taken_out_of_the_spec_is_dropped_and_an_application_index_stays(
+    running_operator: OperatorProcess, kube: Kube, backends: Backends
+) -> None:
+    name = unique("e2e-index")
+    by_customer = {"name": "by_customer", "keys": [{"field": "customer"}], "unique": True}
+    with_index = {"mongo": {"collections": [{"name": "orders", "indexes": [by_customer]}]}}
+    with tenants(kube, name):
+        kube.apply(name, with_index)
+        kube.wait_condition(name, "Ready")
+        assert "by_customer" in backends.indexes(name, "orders")
+        # The tenant's application adds an index of its own to the same collection.
+        backends.mongo[database(name)]["orders"].create_index("total", name="app_by_total")
+
+        kube.apply(name, {"mongo": {"collections": [{"name": "orders", "indexes": []}]}})
+        wait_for(
+            lambda: "by_customer" not in backends.indexes(name, "orders"),
+            what="by_customer dropped once out of the spec",
+        )
+        kube.wait_condition(name, "Ready")
+        assert "app_by_total" in backends.indexes(name, "orders")  # never the operator's
+        claimed = {c["name"] for c in backends.claims(name) if c["kind"] == "mongo-index"}
+        assert f"{database(name)}.orders.by_customer" not in claimed
+        assert ("mongo-index", f"{database(name)}.users.user_id_unique") in index_claims(name)
+        assert f"{database(name)}.users.user_id_unique" in claimed
+        # The unique constraint went with it: two orders of one customer are fine now.
+        orders = backends.mongo[database(name)]["orders"]
+        orders.insert_many([{"customer": "c1"}, {"customer": "c1"}])
 
 
 def test_metrics_count_reconciles(running_operator: OperatorProcess) -> None:
