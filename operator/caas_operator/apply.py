@@ -89,6 +89,12 @@ class Run:
             credential_hash=credential_hash,
         )
 
+    async def claim_items(self, items: Sequence[tuple[ResourceKind, str]]) -> None:
+        """Register objects of several kinds to this tenant in one write."""
+        await self.context.registry.claim_items(
+            self.tenant, items, uid=self.owner.uid, now=self.now
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Applied:
@@ -322,10 +328,12 @@ async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
             f"registered to tenant {run.tenant} in {REGISTRY}; it is not adopted",
         )
     known = ownership is not Ownership.CLAIM
+    claims = _unclaimed_indexes(run)
     if ownership is not Ownership.MANAGED:
-        await run.claim(ResourceKind.MONGO_DATABASE, [database])
+        claims.insert(0, (ResourceKind.MONGO_DATABASE, database))
+    await run.claim_items(claims)  # one registry write, before anything is created
     run.owned["database"] = database
-    await _index_claims(run, notes)
+    await _drop_removed_indexes(run, notes)
     report = await mongo.ensure_database(
         context.clients.mongo, database=database, collections=plan.collections, existing=existing
     )
@@ -385,16 +393,24 @@ async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
     return notes.outcome(MONGO_READY, ok=True, reason="DatabaseReady", message=message)
 
 
-async def _index_claims(run: Run, notes: _Notes) -> None:
-    """Register the indexes the spec wants before they are created; drop the ones the operator
-    created that the spec no longer wants — they hold no data, and a unique one left behind
-    would keep refusing writes the spec now allows. Indexes it never created are left alone."""
+def _claimed_indexes(run: Run) -> set[str]:
+    return {name for kind, name in run.claims if kind is ResourceKind.MONGO_INDEX}
+
+
+def _unclaimed_indexes(run: Run) -> list[tuple[ResourceKind, str]]:
+    """The spec's indexes not registered yet (registered before they are created)."""
+    claimed = _claimed_indexes(run)
+    wanted = index_names(run.plan.names.database, run.plan.collections)
+    return [(ResourceKind.MONGO_INDEX, name) for name in wanted if name not in claimed]
+
+
+async def _drop_removed_indexes(run: Run, notes: _Notes) -> None:
+    """Drop the indexes the operator created that the spec no longer wants: they hold no data,
+    and a unique one left behind would keep refusing writes the spec now allows. Indexes it
+    never registered (an application's own) are left alone."""
     database = run.plan.names.database
     wanted = index_names(database, run.plan.collections)
-    claimed = {name for kind, name in run.claims if kind is ResourceKind.MONGO_INDEX}
-    if unclaimed := [name for name in wanted if name not in claimed]:
-        await run.claim(ResourceKind.MONGO_INDEX, unclaimed)
-    removed = removed_indexes(database, claimed=claimed, wanted=wanted)
+    removed = removed_indexes(database, claimed=_claimed_indexes(run), wanted=wanted)
     if not removed:
         return
     for _, collection, index in removed:

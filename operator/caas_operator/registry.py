@@ -7,6 +7,7 @@ An existing object with no claim is someone else's and is never adopted or overw
 """
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -83,7 +84,20 @@ class Registry:
 
         `credential_hash` records, for a user about to be created, the password it will get.
         """
-        if not names:
+        items = [(kind, name) for name in names]
+        await self.claim_items(tenant, items, uid=uid, now=now, credential_hash=credential_hash)
+
+    async def claim_items(
+        self,
+        tenant: str,
+        items: Sequence[tuple[ResourceKind, str]],
+        *,
+        uid: str,
+        now: datetime,
+        credential_hash: str | None = None,
+    ) -> None:
+        """`claim` for objects of several kinds in one write."""
+        if not items:
             return
         docs = [
             {
@@ -95,22 +109,22 @@ class Registry:
                 "createdAt": now,
                 **({"credentialHash": credential_hash} if credential_hash else {}),
             }
-            for name in names
+            for kind, name in items
         ]
         try:
             await self._docs.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
             if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
-            await self._check_owner(tenant, kind, names)
+            await self._check_owner(tenant, items)
         except DuplicateKeyError:
-            await self._check_owner(tenant, kind, names)
+            await self._check_owner(tenant, items)
 
-    async def _check_owner(self, tenant: str, kind: ResourceKind, names: list[str]) -> None:
-        ids = [_key(kind, n) for n in names]
+    async def _check_owner(self, tenant: str, items: Sequence[tuple[ResourceKind, str]]) -> None:
+        ids = [_key(kind, name) for kind, name in items]
         async for doc in self._docs.find({"_id": {"$in": ids}, "tenant": {"$ne": tenant}}):
             raise ClaimConflictError(
-                f"{kind.value} {doc['name']} is registered to tenant {doc['tenant']}"
+                f"{doc['kind']} {doc['name']} is registered to tenant {doc['tenant']}"
             )
 
     async def set_credential_hash(self, kind: ResourceKind, name: str, value: str) -> None:
