@@ -13,7 +13,7 @@ from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.kafka_acl import principal_of
 from caas_core.domain.naming import PLATFORM_DATABASE, InvalidTenantNameError, tenant_names
-from caas_core.domain.revocations import tenant_deleted
+from caas_core.domain.revocations import TENANT_DELETED, api_key_changed, tenant_deleted
 from caas_core.resources.tenant import DeletionPolicy, TenantSpec
 from caas_operator import kube
 from caas_operator.context import OperatorContext
@@ -64,6 +64,7 @@ async def finalize(
     annotations: Mapping[str, str] | None,
     old_status: Mapping[str, Any] | None,
     generation: int | None,
+    deleted_at: datetime | None = None,
 ) -> Teardown:
     """Revoke access (users, principal, namespace with its Secret); with Delete, drop the data.
 
@@ -91,7 +92,9 @@ async def finalize(
     def owned(kind: ResourceKind, object_name: str) -> bool:
         return (kind, object_name) in claims or object_name in listed
 
-    revoked = await _revoke_access(context, names.tenant, claims=claims, owned=owned)
+    revoked = await _revoke_access(
+        context, names.tenant, claims=claims, owned=owned, deleted_at=deleted_at or utc_now()
+    )
     # The exact time, not the status' whole seconds: a hold placed a moment ago counts.
     instant = datetime.now(UTC)
     holds = (
@@ -157,6 +160,7 @@ async def _revoke_access(
     *,
     claims: Claims,
     owned: Callable[[ResourceKind, str], bool],
+    deleted_at: datetime,
 ) -> list[str]:
     names = tenant_names(tenant)
     clients, timeout = context.clients, context.settings.backend_timeout
@@ -176,13 +180,18 @@ async def _revoke_access(
     # API instance's key cache forgets them within CAAS_API_KEY_CACHE_SECONDS), and every token
     # issued so far, access and refresh, is revoked on every API instance (through the outbox:
     # the instances' relays publish it, and they reload stored revocations when they start).
-    now = datetime.now(UTC)
-    platform = clients.mongo[PLATFORM_DATABASE]
+    # Keyed by the deletion's own time, so a teardown retried (a legal hold: every 30 s)
+    # revokes and broadcasts once, not once per retry.
+    platform, now = clients.mongo[PLATFORM_DATABASE], datetime.now(UTC)
     keys = await ApiKeyStore(platform).revoke_tenant(tenant, now=now)
+    for key_id in keys:  # instances drop their cached copies now, not when their cache expires
+        changed = api_key_changed(tenant, key_id, now=now, reason=TENANT_DELETED)
+        await revocation_store.broadcast(platform, changed, now=now)
     if keys:
-        revoked.append(f"{keys} API key{'s' if keys > 1 else ''}")
-    await revocation_store.broadcast(platform, tenant_deleted(tenant, now=now), now=now)
-    revoked.append("every token issued to its users")
+        revoked.append(f"{len(keys)} API key{'s' if len(keys) > 1 else ''}")
+    revocation = tenant_deleted(tenant, deleted_at=deleted_at, now=now)
+    if await revocation_store.broadcast(platform, revocation, now=now):
+        revoked.append("every token issued to its users")
     if (ResourceKind.MONGO_USER, names.mongo_user) in claims:
         if await mongo.drop_user(clients.mongo, database=names.database, username=names.mongo_user):
             revoked.append(f"MongoDB user {names.mongo_user}")

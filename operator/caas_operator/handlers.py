@@ -5,6 +5,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 import kopf
@@ -265,6 +266,7 @@ async def delete_tenant(
                 annotations=dict(meta.annotations),
                 old_status=status,
                 generation=meta.get("generation"),
+                deleted_at=_timestamp(meta.get("deletionTimestamp")),
             )
     except Exception as exc:  # keep the finalizer and retry; never leave access behind
         metrics.DELETIONS.labels(policy=spec.get("deletionPolicy", "Retain"), result="error").inc()
@@ -273,6 +275,16 @@ async def delete_tenant(
         ) from exc
     _finish(memo, teardown, uid=uid, name=name, old_status=status, patch=patch)
     opened.forget(name)
+
+
+def _timestamp(value: object) -> datetime | None:
+    """A Kubernetes RFC 3339 timestamp (`2026-11-24T04:20:00Z`), or None when absent/unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _finish(

@@ -23,12 +23,12 @@ from caas_control_plane.stores.refresh_tokens import RefreshTokenStore
 from caas_control_plane.stores.sessions import SessionStore
 from caas_core.adapters.outbox import OutboxStore
 from caas_core.adapters.revocation_store import RevocationStore, revocation_message
+from caas_core.domain.revocations import api_key_changed
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _LATENCY_SAMPLES: Final = 10_000
-_API_KEY_HORIZON: Final = 3600
 
 
 class RevocationService:
@@ -162,17 +162,7 @@ class RevocationService:
 
     async def api_key_changed(self, *, tenant: str, key_id: str, reason: str) -> Revocation:
         """Tell every instance to drop its cached copy of an API key (revoked or updated)."""
-        now = self._clock()
-        revocation = Revocation(
-            id=f"api_key:{tenant}:{key_id}:{int(now.timestamp() * 1000)}",
-            kind=RevocationKind.API_KEY,
-            tenant=tenant,
-            subject=key_id,
-            # Caches hold a key for seconds: an hour covers any instance's cache lifetime.
-            expires_at=math.ceil(now.timestamp()) + _API_KEY_HORIZON,
-            revoked_at=now.timestamp(),
-            reason=reason,
-        )
+        revocation = api_key_changed(tenant, key_id, now=self._clock(), reason=reason)
         await self.publish(revocation)
         return revocation
 

@@ -72,13 +72,16 @@ class ApiKeyStore:
             return None
         return record
 
-    async def revoke_tenant(self, tenant: str, *, now: datetime) -> int:
+    async def revoke_tenant(self, tenant: str, *, now: datetime) -> list[str]:
         """Revoke every unrevoked key of a deleted tenant, whichever side created it: with the
-        tenant gone there is no owner left to refuse. Returns how many were revoked."""
-        result = await self._keys.update_many(
-            {"tenant": tenant, "revokedAt": None}, {"$set": {"revokedAt": now}}
-        )
-        return result.modified_count
+        tenant gone there is no owner left to refuse. Returns the ids of the keys revoked."""
+        live = {"tenant": tenant, "revokedAt": None}
+        ids = [doc["_id"] async for doc in self._keys.find(live, {"_id": 1})]
+        if ids:
+            await self._keys.update_many(
+                {"_id": {"$in": ids}, "revokedAt": None}, {"$set": {"revokedAt": now}}
+            )
+        return ids
 
     async def save(self, record: ApiKeyRecord, *, writer: KeyWriter) -> ApiKeyRecord:
         """Replace a key's mutable fields, only if `writer` owns it (checked atomically)."""

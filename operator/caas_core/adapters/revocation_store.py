@@ -1,7 +1,6 @@
 """Durable revocations in `caas_platform.revoked_tokens` (the fact; Kafka only broadcasts it),
 shared by the control plane and the operator (which revokes a deleted tenant's tokens)."""
 
-import contextlib
 from datetime import datetime
 from typing import Any, Final
 
@@ -22,10 +21,13 @@ class RevocationStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._revocations: AsyncCollection[Document] = database[COLLECTION]
 
-    async def record(self, revocation: Revocation) -> None:
-        """Store a revocation; the same id stored twice is one fact."""
-        with contextlib.suppress(DuplicateKeyError):
+    async def record(self, revocation: Revocation) -> bool:
+        """Store a revocation; the same id stored twice is one fact (False the second time)."""
+        try:
             await self._revocations.insert_one({"_id": revocation.id, **revocation.to_dict()})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def active(self, *, now: float) -> list[Revocation]:
         """Every revocation whose tokens may still be unexpired."""
@@ -51,7 +53,10 @@ def revocation_message(revocation: Revocation, *, now: datetime) -> OutboxMessag
 
 async def broadcast(
     database: AsyncDatabase[Document], revocation: Revocation, *, now: datetime
-) -> None:
-    """Store a revocation and queue its broadcast (an API instance's relay publishes it)."""
-    await RevocationStore(database).record(revocation)
+) -> bool:
+    """Store a revocation and queue its broadcast (an API instance's relay publishes it); False,
+    and nothing queued, when it was stored before (a retried teardown broadcasts once)."""
+    if not await RevocationStore(database).record(revocation):
+        return False
     await OutboxStore(database).enqueue([revocation_message(revocation, now=now)])
+    return True

@@ -25,6 +25,11 @@ REVOCATION_TOPIC: Final = "auth.revocation.events"
 # revocation meant to outlive every token issued before it lasts this long.
 MAX_REFRESH_LIFETIME: Final = timedelta(days=400)
 TENANT_DELETED: Final = "tenant_deleted"
+# API instances cache a key for seconds (CAAS_API_KEY_CACHE_SECONDS); an hour covers any.
+API_KEY_HORIZON: Final = timedelta(hours=1)
+# How long after a tenant's teardown its keys may still be honoured somewhere: the broadcast
+# waits for an API instance's outbox scan (2 s) and Kafka. Logins started meanwhile are covered.
+TEARDOWN_PROPAGATION: Final = timedelta(seconds=5)
 _MAX_FIELD: Final = 256
 
 
@@ -113,13 +118,27 @@ class Revocation:
             raise ValueError(f"revocation lacks {exc.args[0]!r}") from None
 
 
-def tenant_deleted(tenant: str, *, now: datetime) -> Revocation:
-    """Every token of a deleted tenant issued until `now`, refresh tokens included: it lasts as
-    long as the longest refresh family can, so a Tenant re-created under the same name starts
-    with none of the old sessions."""
-    not_before = math.ceil(now.timestamp())
+def api_key_changed(tenant: str, key_id: str, *, now: datetime, reason: str) -> Revocation:
+    """Tell every API instance to drop its cached copy of an API key (revoked or updated)."""
     return Revocation(
-        id=f"tenant:{tenant}:{not_before}",
+        id=f"api_key:{tenant}:{key_id}:{int(now.timestamp() * 1000)}",
+        kind=RevocationKind.API_KEY,
+        tenant=tenant,
+        subject=key_id,
+        expires_at=math.ceil((now + API_KEY_HORIZON).timestamp()),
+        revoked_at=now.timestamp(),
+        reason=reason,
+    )
+
+
+def tenant_deleted(tenant: str, *, deleted_at: datetime, now: datetime) -> Revocation:
+    """Every token of a tenant deleted at `deleted_at` (its id: a retried teardown yields the
+    same fact) issued until its teardown at `now` has propagated, refresh families included.
+    It lasts as long as the longest refresh family can, so a Tenant re-created under the same
+    name starts with none of the old sessions."""
+    not_before = math.ceil((now + TEARDOWN_PROPAGATION).timestamp())
+    return Revocation(
+        id=f"tenant-deleted:{tenant}:{int(deleted_at.timestamp())}",
         kind=RevocationKind.TENANT,
         tenant=tenant,
         not_before=not_before,
