@@ -120,7 +120,7 @@ async def finalize(
             EventSpec(
                 type=EventType.NORMAL,
                 reason="AccessRevoked",
-                message="deleted " + "; ".join(revoked),
+                message="revoked " + "; ".join(revoked),
             )
         )
     if plan.blocked:
@@ -176,12 +176,11 @@ async def _revoke_access(
         if await kafka.delete_scram_user(clients.kafka, names.kafka_user, timeout=timeout):
             revoked.append(f"Kafka principal {principal} and its {removed} ACLs")
         await registry.release(ResourceKind.KAFKA_USER, [names.kafka_user])
-    # The control plane's credentials of the tenant: its back ends can mint no more tokens (an
-    # API instance's key cache forgets them within CAAS_API_KEY_CACHE_SECONDS), and every token
-    # issued so far, access and refresh, is revoked on every API instance (through the outbox:
-    # the instances' relays publish it, and they reload stored revocations when they start).
-    # Keyed by the deletion's own time, so a teardown retried (a legal hold: every 30 s)
-    # revokes and broadcasts once, not once per retry.
+    # The control plane's side: the tenant's back ends can mint no more tokens, and every token
+    # issued to its users, access and refresh, is refused on every API instance — revocations
+    # broadcast through the outbox (the instances' relays publish them; starting instances read
+    # them back). The tenant's is keyed by the deletion's own time, so a teardown retried under
+    # a legal hold (every 30 s) broadcasts it once.
     platform, now = clients.mongo[PLATFORM_DATABASE], datetime.now(UTC)
     keys = await ApiKeyStore(platform).revoke_tenant(tenant, now=now)
     for key_id in keys:  # instances drop their cached copies now, not when their cache expires
