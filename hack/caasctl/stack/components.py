@@ -6,7 +6,6 @@ import base64
 import secrets
 import shutil
 import subprocess
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,14 +221,9 @@ def _kafka_prepare(conf: StackConfig) -> None:
         log_dirs=root / "logs",
     )
     (root / "server.properties").write_text(properties)
-    cluster_id_file = root / "cluster-id"
-    if not cluster_id_file.exists():
-        cluster_id_file.write_text(
-            base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        )
     command = [
         *_java(conf), "kafka.tools.StorageTool", "format",
-        "--cluster-id", cluster_id_file.read_text().strip(),
+        "--cluster-id", kafka_cluster_id(root / "cluster-id"),
         "--config", str(root / "server.properties"),
         "--standalone", "--ignore-formatted",
     ]  # fmt: skip
@@ -239,6 +233,25 @@ def _kafka_prepare(conf: StackConfig) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.stdout + result.stderr)
         raise StepError("format kafka storage", "StorageTool failed", command=command, log=log)
+
+
+def new_kafka_cluster_id(random_bytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
+    """A KRaft cluster id: 16 random bytes in unpadded base64url — never one that starts with
+    '-', which the storage tool's argument parser takes for an option (Kafka's own
+    Uuid.randomUuid skips those too; 1 id in 64 would make `stack up` fail)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def kafka_cluster_id(path: Path) -> str:
+    """The stack's cluster id, made once; one a failed format left behind is replaced."""
+    if path.exists() and (kept := path.read_text().strip()) and not kept.startswith("-"):
+        return kept
+    cluster_id = new_kafka_cluster_id()
+    path.write_text(cluster_id)
+    return cluster_id
 
 
 def _java(conf: StackConfig) -> list[str]:
