@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.crd.apikey import NAMES
@@ -35,7 +35,6 @@ from caas_operator.namespaced import (
     Failure,
     KindResult,
     ScopeError,
-    SecretRaceError,
     TenantScope,
     build_status,
     failed_result,
@@ -45,10 +44,9 @@ from caas_operator.namespaced import (
     read_secret,
     ready,
     result,
+    store_failure,
     write_secret,
 )
-from caas_operator.outcomes import failure as step_failure
-from caas_operator.planning import MONGO_READY, READY
 
 logger = logging.getLogger(__name__)
 
@@ -237,13 +235,9 @@ async def _apply(
 def _describe(exc: Exception) -> Failure:
     if isinstance(exc, ForeignKeyError):
         return Failure(reason="ForeignKey", message=str(exc))
-    if isinstance(exc, SecretRaceError):
-        return Failure(reason="SecretConflict", message=str(exc), retryable=True)
     if isinstance(exc, DuplicateKeyError):
         return Failure(reason="KeyIdTaken", message="the key id is already stored; rotate again")
-    condition = MONGO_READY if isinstance(exc, PyMongoError) else READY
-    outcome = step_failure(condition, exc)
-    return Failure(reason=outcome.reason, message=outcome.message, retryable=True)
+    return store_failure(exc)
 
 
 def _finish(

@@ -328,12 +328,12 @@ async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
             f"registered to tenant {run.tenant} in {REGISTRY}; it is not adopted",
         )
     known = ownership is not Ownership.CLAIM
-    claims = _unclaimed_indexes(run)
+    claims, removed = _index_changes(run)
     if ownership is not Ownership.MANAGED:
         claims.insert(0, (ResourceKind.MONGO_DATABASE, database))
     await run.claim_items(claims)  # one registry write, before anything is created
     run.owned["database"] = database
-    await _drop_removed_indexes(run, notes)
+    await _drop_indexes(run, notes, removed)
     report = await mongo.ensure_database(
         context.clients.mongo, database=database, collections=plan.collections, existing=existing
     )
@@ -393,26 +393,25 @@ async def _mongo(run: Run, *, stored: Stored) -> StepOutcome:
     return notes.outcome(MONGO_READY, ok=True, reason="DatabaseReady", message=message)
 
 
-def _claimed_indexes(run: Run) -> set[str]:
-    return {name for kind, name in run.claims if kind is ResourceKind.MONGO_INDEX}
+def _index_changes(
+    run: Run,
+) -> tuple[list[tuple[ResourceKind, str]], list[tuple[str, str, str]]]:
+    """The spec's indexes not registered yet (registered before they are created), and the
+    registered ones the spec no longer wants."""
+    database = run.plan.names.database
+    claimed = {name for kind, name in run.claims if kind is ResourceKind.MONGO_INDEX}
+    wanted = index_names(database, run.plan.collections)
+    unclaimed = [(ResourceKind.MONGO_INDEX, name) for name in wanted if name not in claimed]
+    return unclaimed, removed_indexes(database, claimed=claimed, wanted=wanted)
 
 
-def _unclaimed_indexes(run: Run) -> list[tuple[ResourceKind, str]]:
-    """The spec's indexes not registered yet (registered before they are created)."""
-    claimed = _claimed_indexes(run)
-    wanted = index_names(run.plan.names.database, run.plan.collections)
-    return [(ResourceKind.MONGO_INDEX, name) for name in wanted if name not in claimed]
-
-
-async def _drop_removed_indexes(run: Run, notes: _Notes) -> None:
+async def _drop_indexes(run: Run, notes: _Notes, removed: list[tuple[str, str, str]]) -> None:
     """Drop the indexes the operator created that the spec no longer wants: they hold no data,
     and a unique one left behind would keep refusing writes the spec now allows. Indexes it
     never registered (an application's own) are left alone."""
-    database = run.plan.names.database
-    wanted = index_names(database, run.plan.collections)
-    removed = removed_indexes(database, claimed=_claimed_indexes(run), wanted=wanted)
     if not removed:
         return
+    database = run.plan.names.database
     for _, collection, index in removed:
         await mongo.drop_index(
             run.context.clients.mongo, database=database, collection=collection, index=index

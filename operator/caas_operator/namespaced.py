@@ -13,6 +13,7 @@ from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Secret
+from pymongo.errors import PyMongoError
 
 from caas_core.crd.tenant import KIND as TENANT_KIND
 from caas_core.crd.tenant import PLURAL as TENANT_PLURAL
@@ -37,7 +38,8 @@ from caas_core.domain.naming import (
 )
 from caas_operator.context import FIELD_MANAGER
 from caas_operator.kube import Owner
-from caas_operator.planning import READY, retry_delay
+from caas_operator.outcomes import failure as step_failure
+from caas_operator.planning import MONGO_READY, READY, retry_delay
 
 _NOT_FOUND: Final = 404
 _CONFLICT: Final = 409
@@ -313,6 +315,15 @@ def result(status: dict[str, Any], failures: Sequence[Failure]) -> KindResult:
         retry=any(f.retryable for f in failures),
         summary="; ".join(f"{f.reason}: {f.message}" for f in failures),
     )
+
+
+def store_failure(exc: Exception) -> Failure:
+    """What a kind that keeps a Secret and a store record reports for an error no rule of its own
+    explains: a concurrent Secret change, a MongoDB failure, anything else (all retried)."""
+    if isinstance(exc, SecretRaceError):
+        return Failure(reason="SecretConflict", message=str(exc), retryable=True)
+    outcome = step_failure(MONGO_READY if isinstance(exc, PyMongoError) else READY, exc)
+    return Failure(reason=outcome.reason, message=outcome.message, retryable=True)
 
 
 def failed_result(

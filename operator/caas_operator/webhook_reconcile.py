@@ -9,7 +9,6 @@ from functools import partial
 from typing import Any, Final
 
 from pydantic import ValidationError
-from pymongo.errors import PyMongoError
 
 from caas_core.adapters.webhook_store import ForeignEndpointError, WebhookStore, resolve_host
 from caas_core.crd.webhook import NAMES
@@ -29,7 +28,6 @@ from caas_operator.namespaced import (
     Failure,
     KindResult,
     ScopeError,
-    SecretRaceError,
     TenantScope,
     build_status,
     failed_result,
@@ -39,10 +37,9 @@ from caas_operator.namespaced import (
     read_secret,
     ready,
     result,
+    store_failure,
     write_secret,
 )
-from caas_operator.outcomes import failure as step_failure
-from caas_operator.planning import MONGO_READY, READY
 from caas_operator.webhook_planning import (
     REGISTERED,
     SECRET_TYPE,
@@ -222,11 +219,7 @@ async def _apply(
 def _describe(exc: Exception) -> Failure:
     if isinstance(exc, ForeignEndpointError):
         return Failure(reason="ForeignEndpoint", message=str(exc))
-    if isinstance(exc, SecretRaceError):
-        return Failure(reason="SecretConflict", message=str(exc), retryable=True)
-    condition = MONGO_READY if isinstance(exc, PyMongoError) else READY
-    outcome = step_failure(condition, exc)
-    return Failure(reason=outcome.reason, message=outcome.message, retryable=True)
+    return store_failure(exc)
 
 
 def _finish(
