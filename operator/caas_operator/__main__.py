@@ -7,7 +7,7 @@ import kopf
 from pydantic import ValidationError
 
 from caas_core.settings import describe_validation_error
-from caas_operator import metrics
+from caas_operator import metrics, startup
 from caas_operator.settings import OperatorSettings
 
 
@@ -33,10 +33,8 @@ def main() -> None:
         # line says more, once. Failures are warnings and errors, which still pass.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     metrics.serve(settings.metrics_port, address=settings.metrics_address)
-    # Importing registers the handlers with kopf's default registry.
-    import caas_operator.handlers  # noqa: F401, PLC0415
-    from caas_operator import apikey_handlers, retention_handlers, webhook_handlers  # noqa: F401, PLC0415
-
+    # Handlers are registered only now, with settings known to be valid.
+    startup.register(settings)
     kopf.run(
         clusterwide=True,
         standalone=True,

@@ -1,4 +1,6 @@
-"""The operator's long-lived clients, opened at start-up and shared through kopf's memo."""
+"""The operator's process-wide state, opened at start-up and shared through kopf's memo: the
+validated settings, long-lived clients, the ownership registry, capabilities detected once,
+and every lock and cache a reconcile needs (nothing of it lives in module globals)."""
 
 import asyncio
 from dataclasses import dataclass, field
@@ -10,13 +12,38 @@ from lightkube import AsyncClient
 from caas_core.adapters.clients import BackendClients
 from caas_core.adapters.legal_hold_store import LegalHoldStore
 from caas_core.domain.naming import PLATFORM_DATABASE
-from caas_operator.events import EventPoster
-from caas_operator.planning import Capabilities
-from caas_operator.registry import Registry
 from caas_operator.settings import OperatorSettings
+from caas_operator.shared.events import EventPoster
+from caas_operator.shared.kube import FIELD_MANAGER
+from caas_operator.shared.ownership import Capabilities
+from caas_operator.shared.registry import Registry
 
-FIELD_MANAGER: Final = "caas-operator"
 _MEMO_KEY: Final = "context"
+
+
+@dataclass(slots=True)
+class Locks:
+    """One asyncio lock per key (a tenant), created on first use."""
+
+    held: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, key: str) -> asyncio.Lock:
+        """The key's lock."""
+        return self.held.setdefault(key, asyncio.Lock())
+
+    def forget(self, key: str) -> None:
+        """Drop the lock of a key that is gone (unless someone holds it)."""
+        lock = self.held.get(key)
+        if lock is not None and not lock.locked():
+            del self.held[key]
+
+
+@dataclass(slots=True, kw_only=True)
+class ProcessState:
+    """What the process learnt once and must not learn again."""
+
+    # The webhook store's indexes were ensured by this process.
+    webhook_indexes: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -44,7 +71,13 @@ class OperatorContext:
     capabilities: CapabilityCache = field(default_factory=CapabilityCache)
     # kopf runs timers beside change handlers: one lock per tenant keeps reconciles of the same
     # tenant in sequence; the semaphore bounds how many tenants are reconciled at once.
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    locks: Locks = field(default_factory=Locks)
+    # Quota checks and issuance of one tenant's API keys / webhooks run one at a time.
+    api_key_locks: Locks = field(default_factory=Locks)
+    webhook_locks: Locks = field(default_factory=Locks)
+    state: ProcessState = field(default_factory=ProcessState)
+    # Ready of every tenant this process reconciled, for the caas_operator_tenants gauge.
+    ready: dict[str, bool] = field(default_factory=dict)
     # Uids of Tenants whose teardown began: a timer tick queued behind it must not reconcile.
     deleting: set[str] = field(default_factory=set)
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(16))
@@ -67,13 +100,11 @@ class OperatorContext:
 
     def lock(self, tenant: str) -> asyncio.Lock:
         """The tenant's lock (created on first use)."""
-        return self.locks.setdefault(tenant, asyncio.Lock())
+        return self.locks.lock(tenant)
 
     def forget(self, tenant: str) -> None:
         """Drop the lock of a deleted tenant."""
-        lock = self.locks.get(tenant)
-        if lock is not None and not lock.locked():
-            del self.locks[tenant]
+        self.locks.forget(tenant)
 
     async def close(self) -> None:
         """Release every connection (queued events get a moment to go out)."""

@@ -40,18 +40,17 @@ TENANTS: Final = Gauge(
     "caas_operator_tenants", "Tenants known to the operator by Ready.", ["ready"]
 )
 
-_ready: dict[str, bool] = {}
 
-
-def record_ready(tenant: str, ready: bool | None) -> None:
-    """Track the tenant's Ready state for the tenants gauge (None forgets the tenant)."""
+def record_ready(states: dict[str, bool], tenant: str, ready: bool | None) -> None:
+    """Track the tenant's Ready state (in the operator context's `states`) for the tenants
+    gauge (None forgets the tenant)."""
     if ready is None:
-        _ready.pop(tenant, None)
+        states.pop(tenant, None)
     else:
-        _ready[tenant] = ready
-    total_ready = sum(_ready.values())
+        states[tenant] = ready
+    total_ready = sum(states.values())
     TENANTS.labels(ready="true").set(total_ready)
-    TENANTS.labels(ready="false").set(len(_ready) - total_ready)
+    TENANTS.labels(ready="false").set(len(states) - total_ready)
 
 
 def serve(port: int | None, *, address: str) -> None:

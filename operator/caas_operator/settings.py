@@ -1,16 +1,34 @@
-"""Operator settings, read from the environment once at start."""
+"""Operator settings, read from the environment and validated once, at start (`__main__`).
 
-import os
+An invalid value stops the process before any handler is registered, with a message naming
+the variable; nothing reads the environment at import time or during a reconcile.
+"""
+
 from typing import Final, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from caas_core.settings import BackendSettings
 
 RESYNC_ENV: Final = "CAAS_OPERATOR_RESYNC_SECONDS"
 SELECTOR_ENV: Final = "CAAS_OPERATOR_TENANT_SELECTOR"
+ENVIRONMENT_ENV: Final = "CAAS_ENV"
+SWEEP_ENV: Final = "CAAS_RETENTION_SWEEP_SECONDS"
 DEFAULT_RESYNC_SECONDS: Final = 300.0
+DEFAULT_SWEEP_SECONDS: Final = 3600.0
 EventLevel = Literal["info", "warning", "error"]
+Environment = Literal["development", "production"]
+
+
+def parse_selector(raw: str) -> dict[str, str] | None:
+    """`k=v,k2=v2` as labels; None (every Tenant) when empty; ValueError when malformed."""
+    text = raw.strip()
+    if not text:
+        return None
+    pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+    if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise ValueError(f"must look like key=value[,key=value]: {raw!r}")
+    return {key.strip(): value.strip() for key, value in pairs}
 
 
 class OperatorSettings(BackendSettings):
@@ -68,28 +86,43 @@ class OperatorSettings(BackendSettings):
         validation_alias="CAAS_OPERATOR_MAX_CONCURRENT_RECONCILES",
         description="Tenants reconciled at once; the rest wait (bounds load on the backends).",
     )
+    resync_seconds: float = Field(
+        default=DEFAULT_RESYNC_SECONDS,
+        gt=0,
+        validation_alias=RESYNC_ENV,
+        description="Seconds between drift checks of each resource (the resync timers).",
+    )
+    tenant_selector_labels: str = Field(
+        default="",
+        validation_alias=SELECTOR_ENV,
+        description="Only Tenants with these labels are handled (`k=v,k2=v2`); empty: every "
+        "Tenant. For sharding tenants over operators, or a test operator that must not touch "
+        "the rest.",
+    )
+    environment: Environment = Field(
+        default="production",
+        validation_alias=ENVIRONMENT_ENV,
+        description="development allows http:// webhooks that ask for it; production refuses.",
+    )
+    retention_sweep_seconds: float = Field(
+        default=DEFAULT_SWEEP_SECONDS,
+        gt=0,
+        validation_alias=SWEEP_ENV,
+        description="Seconds between sweeps of one RetentionPolicy (a changed one: at once).",
+    )
 
+    @field_validator("tenant_selector_labels")
+    @classmethod
+    def _selector_parses(cls, value: str) -> str:
+        parse_selector(value)
+        return value
 
-def resync_interval() -> float:
-    """Seconds between drift checks of each Tenant (needed at import, when timers register)."""
-    raw = os.environ.get(RESYNC_ENV, "")
-    try:
-        value = float(raw) if raw else DEFAULT_RESYNC_SECONDS
-    except ValueError:
-        return DEFAULT_RESYNC_SECONDS
-    return value if value > 0 else DEFAULT_RESYNC_SECONDS
+    @property
+    def tenant_selector(self) -> dict[str, str] | None:
+        """The labels a Tenant must carry to be handled; None handles every Tenant."""
+        return parse_selector(self.tenant_selector_labels)
 
-
-def tenant_selector() -> dict[str, str] | None:
-    """Only Tenants with these labels are handled (`k=v,k2=v2`); None handles every Tenant.
-
-    For sharding tenants over operators, or a test operator that must not touch the rest.
-    Read at import, when kopf's handlers register.
-    """
-    raw = os.environ.get(SELECTOR_ENV, "").strip()
-    if not raw:
-        return None
-    pairs = [part.split("=", 1) for part in raw.split(",") if part.strip()]
-    if any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
-        raise ValueError(f"{SELECTOR_ENV} must look like key=value[,key=value]: {raw!r}")
-    return {key.strip(): value.strip() for key, value in pairs}
+    @property
+    def development(self) -> bool:
+        """Whether the operator runs in development, the only place http webhooks are allowed."""
+        return self.environment == "development"

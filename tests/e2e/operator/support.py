@@ -352,7 +352,7 @@ def database(tenant: str) -> str:
 def index_claims(tenant: str, spec: Mapping[str, Any] | None = None) -> set[tuple[str, str]]:
     """The registry entries of the indexes a Tenant with this spec gets (defaults included)."""
     from caas_core.resources.tenant import MongoSpec  # noqa: PLC0415 - test support only
-    from caas_operator.planning import index_names, tenant_collections  # noqa: PLC0415
+    from caas_operator.tenant.plan import index_names, tenant_collections  # noqa: PLC0415
 
     mongo = MongoSpec.model_validate((spec or {}).get("mongo", {}))
     return {("mongo-index", n) for n in index_names(database(tenant), tenant_collections(mongo))}

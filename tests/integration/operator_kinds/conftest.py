@@ -30,8 +30,8 @@ from caas_core.crd.retention import NAMES as RETENTION
 from caas_core.crd.webhook import NAMES as WEBHOOK
 from caas_core.domain.naming import API_GROUP, PLATFORM_DATABASE, TENANT_LABEL
 from caas_operator.context import OperatorContext
-from caas_operator.namespaced import TenantResource
 from caas_operator.settings import OperatorSettings
+from caas_operator.shared.kube import TenantResource
 from tests.conftest import Stack, platform_operator_stopped
 
 ApiKeyResource = create_namespaced_resource(API_GROUP, VERSION, APIKEY.kind, APIKEY.plural)

@@ -20,9 +20,9 @@ from caas_core.domain.api_keys import (
 )
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.naming import PLATFORM_DATABASE
-from caas_operator.apikey_reconcile import reconcile_api_key, revoke_api_key
+from caas_operator.apikey.reconcile import reconcile_api_key, revoke_api_key
 from caas_operator.context import OperatorContext
-from caas_operator.namespaced import KindResult
+from caas_operator.shared.status import KindResult
 from tests.integration.operator_kinds.conftest import Tenant
 
 

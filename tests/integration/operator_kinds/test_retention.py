@@ -11,8 +11,8 @@ from caas_core.domain.conditions import utc_now
 from caas_core.domain.legal_holds import LegalHold
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_core.domain.topics import DAY_MS, TopicSpec, topic_config
-from caas_operator.namespaced import KindResult
-from caas_operator.retention_reconcile import reconcile_retention
+from caas_operator.retention.reconcile import reconcile_retention
+from caas_operator.shared.status import KindResult
 from tests.integration.operator_kinds.conftest import Tenant
 
 

@@ -1,0 +1,1 @@
+"""ApiKey: handlers (kopf) → reconcile (gather → plan → apply → status) → plan, status (pure)."""

@@ -1,0 +1,1 @@
+"""RetentionPolicy: handlers (kopf) → reconcile (Kafka retention, sweeps) → plan, status (pure)."""

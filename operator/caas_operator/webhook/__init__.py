@@ -1,0 +1,1 @@
+"""Webhook: handlers (kopf) → reconcile (gather → plan → apply → status) → plan, status (pure)."""
