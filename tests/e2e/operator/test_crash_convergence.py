@@ -113,9 +113,10 @@ def test_kill_9_twenty_times_mid_provisioning_then_converges(
             f"{KILLS} kill -9, {interrupted} with provisioning pending, "
             f"{len(live)} tenants converged and {len(deleted)} deleted in {elapsed:.1f} s"
         )
-        # Most kills landed while there was still provisioning to do.
+        # Most kills landed while there was still provisioning to do. The elapsed time is a
+        # figure (reported above and in bench/README.md), not a pass criterion: convergence is
+        # bounded by the waits' own timeouts.
         assert interrupted >= KILLS // 2, interrupted
-        assert elapsed < 150, elapsed
 
         for name in sorted(live):
             expected_topics = {f"tenant.{name}.{t}" for t in topics[name]}
