@@ -8,6 +8,7 @@ a revocation reaches all instances even if the broadcast was lost.
 """
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
@@ -29,6 +30,13 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _LATENCY_SAMPLES: Final = 10_000
+
+
+def _digest(user_id: str) -> str:
+    """A fixed-length stand-in for a user id inside a revocation's id (itself capped at 256
+    characters): any id a token may carry fits, including those issued before the API capped
+    user ids at 128 characters (the subject field keeps the id itself)."""
+    return hashlib.sha256(user_id.encode()).hexdigest()[:32]
 
 
 class RevocationService:
@@ -128,7 +136,7 @@ class RevocationService:
         )
         not_before = math.ceil(now.timestamp())
         revocation = Revocation(
-            id=f"user:{tenant}:{user_id}:{not_before}",
+            id=f"user:{tenant}:{_digest(user_id)}:{not_before}",
             kind=RevocationKind.USER,
             tenant=tenant,
             subject=user_id,
