@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from caas_control_plane.backend_errors import install_backend_error_handlers
+from caas_control_plane.body_guard import BodyGuardMiddleware
+from caas_control_plane.boundary import ErrorBoundaryMiddleware
 from caas_control_plane.health import BackendHealth
 from caas_control_plane.metrics import HttpMetrics, MetricsMiddleware
 from caas_control_plane.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
@@ -59,6 +61,10 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
     app.state.health = BackendHealth(probes=probes or {}, timeout=settings.health_timeout)
     install_problem_handlers(app)
     install_backend_error_handlers(app)
+    # Middleware added first runs innermost. From the outside in: metrics, request id, the error
+    # boundary (a 500 carrying the id, the connection kept), CORS, and the body guard (limits
+    # checked before any parsing, authentication or rate limiting).
+    app.add_middleware(BodyGuardMiddleware, form_paths=auth.FORM_PATHS)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,
@@ -68,6 +74,7 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
             expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
             max_age=600,
         )
+    app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: counts every answer, including CORS preflights and request-id rejections.
     app.state.metrics = HttpMetrics()
