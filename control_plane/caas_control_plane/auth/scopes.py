@@ -23,6 +23,8 @@ KNOWN: Final = frozenset(
     }
 )
 _RESOURCES: Final = frozenset(scope.partition(":")[0] for scope in KNOWN)
+# Every scope a key may be given, in a stable order (the API publishes it as an enum).
+GRANTABLE: Final = (ALL, *sorted(KNOWN | {f"{resource}:*" for resource in _RESOURCES}))
 
 
 def is_valid_scope(scope: str) -> bool:

@@ -1,19 +1,42 @@
 """`/v1/auth/api-keys`: a tenant back end manages its API keys (X-API-Key with keys:manage)."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Final
 
-from fastapi import APIRouter, Path, Response
-from pydantic import Field
+from fastapi import APIRouter, Response
+from pydantic import AfterValidator, Field
 
+from caas_control_plane.auth import scopes
 from caas_control_plane.deps import ClientDep, KeyManagerKey, RuntimeDep
-from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_control_plane.routers.common import (
+    COMMON,
+    ApiKeyIdPath,
+    CamelModel,
+    Instant,
+    Name,
+    problems,
+)
 from caas_core.domain.api_key_records import ApiKeyRecord
 
 router = APIRouter(prefix="/v1/auth/api-keys", tags=["api-keys"])
-KeyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z2-7]+$")]
-Scope = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z*][a-z:*_-]*$")]
+KeyId = ApiKeyIdPath
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _grantable(scope: str) -> str:
+    if not scopes.is_valid_scope(scope):
+        raise ValueError(f"unknown scope; one of {', '.join(scopes.GRANTABLE)}")
+    return scope
+
+
+# The schema lists exactly the scopes the server accepts (an enum), checked by the same rule.
+Scope = Annotated[
+    str, AfterValidator(_grantable), Field(json_schema_extra={"enum": list(scopes.GRANTABLE)})
+]
+_EXPIRES: Final = (
+    "When the key stops working: a future instant with its offset (`Z` or `+01:00`); a past "
+    "one is refused with 422, naive ones too."
+)
 
 
 class ApiKeyPublic(CamelModel):
@@ -39,17 +62,17 @@ class ApiKeyCreated(ApiKeyPublic):
 class ApiKeyCreate(CamelModel):
     """A new REST-owned key."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: Name
     scopes: list[Scope] = Field(min_length=1, max_length=20)
-    expires_at: datetime | None = None
+    expires_at: Instant | None = Field(default=None, description=_EXPIRES)
 
 
 class ApiKeyUpdate(CamelModel):
     """Fields to change; omitted ones stay (`expiresAt: null` removes the expiry)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=128)
+    name: Name | None = None
     scopes: list[Scope] | None = Field(default=None, min_length=1, max_length=20)
-    expires_at: datetime | None = None
+    expires_at: Instant | None = Field(default=None, description=_EXPIRES)
 
 
 class ApiKeyList(CamelModel):

@@ -3,13 +3,14 @@
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from caas_control_plane.auth.devices import DeviceInfo
+from caas_control_plane.body_guard import FORM, JSON
 from caas_control_plane.deps import (
     ClientDep,
     CurrentPrincipal,
@@ -21,7 +22,14 @@ from caas_control_plane.deps import (
     TokenIssuerKey,
     TokenRevokerKey,
 )
-from caas_control_plane.problems import VALIDATION_ERROR, Problem, ProblemError
+from caas_control_plane.routers.common import (
+    COMMON,
+    CamelModel,
+    DeviceId,
+    ShortText,
+    UserId,
+    problems,
+)
 from caas_control_plane.services.context import Principal
 from caas_control_plane.services.errors import InvalidCredentialsError
 from caas_control_plane.services.token_control import Caller, TokenHint
@@ -31,64 +39,47 @@ from caas_core.audit import Actor
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # RFC 6749 §5.1
-_MAX_FORM_BYTES: Final = 16_384
-_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}, "description": text}
-    for code, text in {
-        400: "Invalid grant",
-        401: "Missing or invalid credentials",
-        403: "The API key lacks the scope",
-        422: "Invalid request",
-        429: "Rate limited (see Retry-After)",
-        503: "A backend is unavailable",
-    }.items()
-}
-UserId = Annotated[
-    str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:@|+-]+$", examples=["u-42"])
-]
-ShortText = Annotated[str, Field(min_length=1, max_length=256)]
+_ERRORS: Final = problems(**COMMON, _400="Invalid grant (RFC 6749 §5.2: `error: invalid_grant`)")
+# RFC 7009 and RFC 7662 requests are form-encoded; JSON is read as well.
+FORM_PATHS: Final = ("/v1/auth/revoke", "/v1/auth/introspect")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
-
-
-class DeviceIn(_Model):
+class DeviceIn(CamelModel):
     """What the tenant back end knows about the user's device (all optional)."""
 
-    device_id: ShortText | None = None
+    device_id: DeviceId | None = None
     name: ShortText | None = None
     platform: ShortText | None = None
     fingerprint: ShortText | None = None
     app_version: ShortText | None = None
 
 
-class SdkTokenRequest(_Model):
+class SdkTokenRequest(CamelModel):
     """Issue tokens for one of the tenant's users."""
 
     user_id: UserId = Field(description="The tenant's own id for the user.")
     device: DeviceIn | None = Field(default=None, description="Optional device information.")
 
 
-class RefreshRequest(_Model):
+class RefreshRequest(CamelModel):
     """Rotate a refresh token."""
 
     refresh_token: str = Field(min_length=1, max_length=512, description="The refresh token.")
 
 
-class LogoutRequest(_Model):
+class LogoutRequest(CamelModel):
     """End the current session, or every session of the user."""
 
-    everywhere: bool = Field(default=False, description="End all the user's sessions.")
+    everywhere: StrictBool = Field(default=False, description="End all the user's sessions.")
 
 
-class RevokeAllRequest(_Model):
+class RevokeAllRequest(CamelModel):
     """Revoke every token issued so far to one user, or to the whole tenant."""
 
     user_id: UserId | None = Field(default=None, description="Omit to revoke the whole tenant.")
 
 
-class TokenResponse(_Model):
+class TokenResponse(CamelModel):
     """A session's tokens: a short-lived access token and a rotating refresh token."""
 
     access_token: str = Field(description="EdDSA JWT (typ at+jwt) for `Authorization: Bearer`.")
@@ -102,13 +93,13 @@ class TokenResponse(_Model):
     tenant: str = Field(description="The tenant.")
 
 
-class RevokeAllResponse(_Model):
+class RevokeAllResponse(CamelModel):
     """Tokens issued before `notBefore` (epoch seconds) are rejected from now on."""
 
     not_before: int
 
 
-class MeResponse(_Model):
+class MeResponse(CamelModel):
     """The authenticated user, as their access token says."""
 
     tenant: str
@@ -135,64 +126,63 @@ class IntrospectionResponse(BaseModel):
     exp: int | None = None
 
 
+_HINTS: Final[dict[str, TokenHint]] = {
+    "access_token": "access_token",
+    "refresh_token": "refresh_token",
+}
+
+
 class TokenForm(BaseModel):
-    """RFC 7009/7662 request parameters (form-encoded, or JSON)."""
+    """RFC 7009/7662 request parameters (form-encoded, or JSON); other parameters are ignored."""
 
-    token: str
-    token_type_hint: TokenHint | None = None
+    model_config = ConfigDict(extra="ignore")
+
+    token: str = Field(min_length=1, max_length=4096, description="The token.")
+    token_type_hint: str = Field(
+        default="",
+        max_length=64,
+        description="`access_token` or `refresh_token`; any other value is ignored and every "
+        "kind of token is looked for (RFC 7009 §2.1).",
+    )
+
+    @property
+    def hint(self) -> TokenHint | None:
+        """The hint, if it names a kind of token this server issues."""
+        return _HINTS.get(self.token_type_hint)
 
 
+# The published request body is generated from the model that validates it.
 _FORM_BODY: Final[dict[str, Any]] = {
     "requestBody": {
         "required": True,
-        "content": {
-            media: {
-                "schema": {
-                    "type": "object",
-                    "required": ["token"],
-                    "properties": {
-                        "token": {"type": "string"},
-                        "token_type_hint": {
-                            "type": "string",
-                            "enum": ["access_token", "refresh_token"],
-                        },
-                    },
-                }
-            }
-            for media in ("application/x-www-form-urlencoded", "application/json")
-        },
+        "content": {media: {"schema": TokenForm.model_json_schema()} for media in (FORM, JSON)},
     }
 }
 
 
+def _invalid(errors: list[Any]) -> RequestValidationError:
+    return RequestValidationError([{**e, "loc": ("body", *e.get("loc", ()))} for e in errors])
+
+
 async def _token_form(request: Request) -> TokenForm:
+    """Read the body as the operation documents it (the body guard has checked size, media type
+    and shape already); invalid bodies are 422s naming the field, like every other body."""
     body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        raise ProblemError(status=413, detail="request body too large")
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    values: dict[str, Any]
-    if media == "application/json":
+    values: Any
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == FORM:
         try:
-            parsed = json.loads(body or b"{}")
+            values = dict(parse_qsl(body.decode("utf-8"), errors="strict"))
+        except UnicodeDecodeError:
+            raise _invalid([{"type": "form", "loc": (), "msg": "not UTF-8"}]) from None
+    else:
+        try:
+            values = json.loads(body) if body else {}
         except ValueError:
-            parsed = None
-        values = parsed if isinstance(parsed, dict) else {}
-    else:  # RFC 7009/7662 specify application/x-www-form-urlencoded
-        values = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-    token = values.get("token")
-    if not isinstance(token, str) or not token:
-        raise ProblemError(
-            status=422,
-            title="Request validation failed",
-            detail="Invalid request: body.token: a non-empty token is required",
-            type_=VALIDATION_ERROR,
-            errors=[{"location": "body", "field": "token", "detail": "required"}],
-        )
-    hint = values.get("token_type_hint")
-    # RFC 7009 §2.1: an unknown hint is ignored, not an error.
-    return TokenForm(
-        token=token, token_type_hint=hint if hint in ("access_token", "refresh_token") else None
-    )
+            raise _invalid([{"type": "json_invalid", "loc": (), "msg": "not JSON"}]) from None
+    try:
+        return TokenForm.model_validate(values)
+    except ValidationError as exc:
+        raise _invalid(list(exc.errors())) from None
 
 
 TokenFormDep = Annotated[TokenForm, Depends(_token_form)]
@@ -310,9 +300,7 @@ async def revoke(
 ) -> Response:
     """200 whether or not there was anything to revoke (RFC 7009 §2.2)."""
     caller = _caller(api_key, principal)
-    await runtime.control.revoke(
-        form.token, hint=form.token_type_hint, caller=caller, client=client
-    )
+    await runtime.control.revoke(form.token, hint=form.hint, caller=caller, client=client)
     return Response(status_code=200, headers=_NO_STORE)
 
 
@@ -329,7 +317,7 @@ async def introspect(
 ) -> IntrospectionResponse:
     """Active only for a valid, unrevoked token of the caller's own tenant."""
     caller = Caller(tenant=api_key.tenant, actor=Actor(type="api_key", id=api_key.key_id))
-    result = await runtime.control.introspect(form.token, hint=form.token_type_hint, caller=caller)
+    result = await runtime.control.introspect(form.token, hint=form.hint, caller=caller)
     response.headers.update(_NO_STORE)
     return IntrospectionResponse(**result)
 

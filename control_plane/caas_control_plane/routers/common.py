@@ -1,11 +1,15 @@
-"""Pieces every `/v1` router shares: the camelCase model base and the problem responses."""
+"""Pieces every router shares: the camelCase model base, the declared field types (so the
+published schema and the enforced rules are one and the same pydantic model), and the
+problem responses every operation documents."""
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict
+from fastapi import Path
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from caas_control_plane.problems import Problem
+from caas_core.domain import identifiers as ids
 
 
 class CamelModel(BaseModel):
@@ -14,22 +18,60 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+def _rules(kind: ids.Identifier) -> StringConstraints:
+    return StringConstraints(
+        min_length=kind.min_length, max_length=kind.max_length, pattern=kind.pattern
+    )
+
+
+def _path(kind: ids.Identifier) -> Any:
+    # Path parameters carry the same rules (FastAPI wants `Path` for them).
+    return Path(min_length=kind.min_length, max_length=kind.max_length, pattern=kind.pattern)
+
+
+UserId = Annotated[str, _rules(ids.USER_ID), Field(examples=["u-42"])]
+DeviceId = Annotated[str, _rules(ids.DEVICE_ID), Field(examples=["device-7f3a"])]
+Scope = Annotated[str, _rules(ids.SCOPE), Field(examples=["tokens:issue"])]
+MetadataKey = Annotated[str, _rules(ids.METADATA_KEY)]
+UserIdPath = Annotated[str, _path(ids.USER_ID)]
+DeviceIdPath = Annotated[str, _path(ids.DEVICE_ID)]
+SessionIdPath = Annotated[str, _path(ids.SESSION_ID)]
+ApiKeyIdPath = Annotated[str, _path(ids.API_KEY_ID)]
+
+# Strings a human reads (names, descriptions): bounded, free of control and format characters.
+_HUMAN: Final = ids.HUMAN_TEXT_PATTERN
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_HUMAN)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=_HUMAN)]
+Text = Annotated[str, StringConstraints(max_length=256, pattern=_HUMAN)]
+
+# Every datetime the API accepts carries its offset (`Z` or `+01:00`): a naive one would be read
+# in whatever zone the server happens to run in, so it is refused with a 422 naming the field.
+Instant = AwareDatetime
+
+# Answers any operation may give, whatever it does: the request refused before routing (size,
+# media type, structure), invalid, rate limited, a backend down, or an unexpected failure.
+_EVERYWHERE: Final = {
+    "_413": "The request body is too large or too deeply nested, or has too many members",
+    "_415": "The request body's media type is not one this operation reads",
+    "_422": "Invalid request (the problem's `errors` name each invalid field)",
+    "_500": "Unexpected error (logged with the request id)",
+}
+COMMON: Final = {
+    "_401": "Missing or invalid credentials",
+    "_403": "The credentials lack the scope (or the plan's quota is used up)",
+    "_429": "Rate limited (see Retry-After)",
+    "_503": "A backend is unavailable",
+}
+
+
 def problems(**codes: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for problem+json answers, e.g. `problems(_404="No such key")`."""
+    """OpenAPI `responses` for problem+json answers, e.g. `problems(**COMMON, _404="No key")`;
+    the answers every operation may give are always included."""
     return {
         int(code.lstrip("_")): {
             "model": Problem,
             "content": {"application/problem+json": {}},
             "description": text,
         }
-        for code, text in codes.items()
+        for code, text in sorted({**_EVERYWHERE, **codes}.items())
     }
-
-
-COMMON: Final = {
-    "_401": "Missing or invalid credentials",
-    "_403": "The credentials lack the scope (or the plan's quota is used up)",
-    "_422": "Invalid request",
-    "_429": "Rate limited (see Retry-After)",
-    "_503": "A backend is unavailable",
-}

@@ -3,18 +3,22 @@
 from datetime import datetime
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Path, Response
-from pydantic import Field
+from fastapi import APIRouter, Response
+from pydantic import Field, StrictBool
 
 from caas_control_plane.deps import ClientDep, CurrentPrincipal, RuntimeDep
-from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_control_plane.routers.common import COMMON, CamelModel, DeviceIdPath, problems
 from caas_control_plane.services.mfa import StepUp
 
 router = APIRouter(prefix="/v1/mfa", tags=["mfa"])
 _NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _RESPONSES: Final = problems(**COMMON, _404="No such factor", _409="Already enabled")
-Code = Annotated[str, Field(min_length=6, max_length=8, pattern=r"^[0-9 ]+$")]
-BackupCode = Annotated[str, Field(min_length=10, max_length=16)]
+# Six digits, optionally grouped with spaces (`123 456`, as authenticator apps show them).
+Code = Annotated[str, Field(min_length=6, max_length=8, pattern=r"^ *([0-9] *){6}$")]
+# Ten base32 characters, optionally grouped with '-' or ' ' (services.mfa normalises them).
+BackupCode = Annotated[
+    str, Field(min_length=10, max_length=16, pattern=r"^[A-Za-z0-9]+([- ][A-Za-z0-9]+)*$")
+]
 
 
 class StatusPublic(CamelModel):
@@ -39,17 +43,41 @@ class CodeIn(CamelModel):
     code: Code
 
 
-class FactorIn(CamelModel):
-    """A TOTP code or a backup code (exactly one)."""
+class TotpFactor(CamelModel):
+    """A current TOTP code."""
 
-    code: Code | None = None
-    backup_code: BackupCode | None = None
+    code: Code
 
 
-class VerifyIn(FactorIn):
-    """Verify a second factor; optionally trust this session's device from now on."""
+class BackupFactor(CamelModel):
+    """One of the backup codes."""
 
-    trust_device: bool = False
+    backup_code: BackupCode
+
+
+# Exactly one of the two, as the published schema says (each refuses the other's member).
+FactorIn = TotpFactor | BackupFactor
+
+
+class TotpVerify(TotpFactor):
+    """Verify a TOTP code; optionally trust this session's device from now on."""
+
+    trust_device: StrictBool = False
+
+
+class BackupVerify(BackupFactor):
+    """Verify a backup code; optionally trust this session's device from now on."""
+
+    trust_device: StrictBool = False
+
+
+VerifyIn = TotpVerify | BackupVerify
+
+
+def _codes(body: TotpFactor | BackupFactor) -> dict[str, str | None]:
+    if isinstance(body, TotpFactor):
+        return {"code": body.code, "backup_code": None}
+    return {"code": None, "backup_code": body.backup_code}
 
 
 class BackupCodesPublic(CamelModel):
@@ -119,11 +147,7 @@ async def verify(
 ) -> StepUpPublic:
     """Check a TOTP or backup code (each accepted once); returns a step-up token."""
     step_up = await runtime.mfa.verify(
-        principal,
-        code=body.code,
-        backup_code=body.backup_code,
-        trust_device=body.trust_device,
-        client=client,
+        principal, **_codes(body), trust_device=body.trust_device, client=client
     )
     response.headers.update(_NO_STORE)
     return _step_up(step_up)
@@ -144,9 +168,7 @@ async def disable(
     body: FactorIn, principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep
 ) -> Response:
     """Turn MFA off: re-authenticate with a fresh TOTP or backup code."""
-    await runtime.mfa.disable(
-        principal, code=body.code, backup_code=body.backup_code, client=client
-    )
+    await runtime.mfa.disable(principal, **_codes(body), client=client)
     return Response(status_code=204)
 
 
@@ -160,16 +182,14 @@ async def regenerate(
 ) -> BackupCodesPublic:
     """A new set of backup codes (re-authenticate with a fresh TOTP or backup code); the
     previous set stops working."""
-    codes = await runtime.mfa.regenerate_backup_codes(
-        principal, code=body.code, backup_code=body.backup_code, client=client
-    )
+    codes = await runtime.mfa.regenerate_backup_codes(principal, **_codes(body), client=client)
     response.headers.update(_NO_STORE)
     return BackupCodesPublic(backup_codes=codes)
 
 
 @router.delete("/trusted-devices/{device_id}", status_code=204, responses=_RESPONSES)
 async def forget_device(
-    device_id: Annotated[str, Path(min_length=1, max_length=256)],
+    device_id: DeviceIdPath,
     principal: CurrentPrincipal,
     runtime: RuntimeDep,
 ) -> Response:

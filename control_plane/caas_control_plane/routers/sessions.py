@@ -1,10 +1,9 @@
 """`/v1/sessions`: a user's sessions and devices (Bearer); admin actions (sessions:admin key)."""
 
 from datetime import datetime, timedelta
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
-from pydantic import Field
+from fastapi import APIRouter, Response
+from pydantic import Field, StrictInt
 
 from caas_control_plane.deps import (
     ClientDep,
@@ -14,14 +13,19 @@ from caas_control_plane.deps import (
     RuntimeDep,
     SessionAdminKey,
 )
-from caas_control_plane.routers.auth import UserId
-from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_control_plane.routers.common import (
+    COMMON,
+    CamelModel,
+    SessionIdPath,
+    UserIdPath,
+    problems,
+)
 from caas_control_plane.services.errors import InvalidCredentialsError
 from caas_control_plane.services.sessions import SessionRecord
 from caas_core.audit import Actor
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
-SessionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^ses_[A-Za-z0-9_-]+$")]
+SessionId = SessionIdPath
 _NOT_FOUND = problems(**COMMON, _404="No such session (or another user's/tenant's)")
 
 
@@ -64,7 +68,7 @@ class Terminated(CamelModel):
 class ExtendRequest(CamelModel):
     """Push the session's end out (capped at the maximum refresh lifetime from now)."""
 
-    seconds: int = Field(ge=60, le=90 * 86400)
+    seconds: StrictInt = Field(ge=60, le=90 * 86400)
 
 
 def _public(record: SessionRecord, *, current: str | None = None) -> SessionPublic:
@@ -137,7 +141,7 @@ async def terminate(
 
 @router.get("/users/{user_id}", response_model=SessionList, responses=problems(**COMMON))
 async def list_user_sessions(
-    user_id: Annotated[UserId, Path()], admin: SessionAdminKey, runtime: RuntimeDep
+    user_id: UserIdPath, admin: SessionAdminKey, runtime: RuntimeDep
 ) -> SessionList:
     """A user's live sessions (admin key of the user's tenant)."""
     records = await runtime.sessions.live(tenant=admin.tenant, user_id=user_id)

@@ -4,17 +4,30 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic.alias_generators import to_camel
 
 from caas_control_plane.deps import ClientDep, RuntimeDep, TenantReaderKey, TenantWriterKey
-from caas_control_plane.routers.common import COMMON, CamelModel, problems
+from caas_control_plane.routers.common import (
+    COMMON,
+    CamelModel,
+    MetadataKey,
+    Name,
+    Text,
+    problems,
+)
 from caas_control_plane.services.tenants import TenantProfile
 from caas_core.audit import Actor
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
-Origin = Annotated[str, StringConstraints(max_length=256, pattern=r"^https?://[^\s/]+$")]
-MetaKey = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]
-MetaValue = Annotated[str, StringConstraints(max_length=256)]
+# scheme://host[:port], as a browser sends it in `Origin` (IDNs in their punycode form).
+Origin = Annotated[
+    str,
+    StringConstraints(
+        max_length=256,
+        pattern=r"^https?://([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$",
+    ),
+]
 
 
 class RateLimitPublic(CamelModel):
@@ -37,10 +50,26 @@ class PlanPublic(CamelModel):
 class TenantSettings(CamelModel):
     """Tenant-wide runtime settings the tenant may change."""
 
-    mfa_required: bool = Field(default=False, description="Users must enrol a second factor.")
+    mfa_required: StrictBool = Field(default=False, description="Users must enrol a second factor.")
     allowed_origins: list[Origin] = Field(default_factory=list, max_length=20)
-    session_lifetime_seconds: int | None = Field(default=None, ge=300, le=90 * 86400)
-    metadata: dict[MetaKey, MetaValue] = Field(default_factory=dict, max_length=20)
+    session_lifetime_seconds: StrictInt | None = Field(default=None, ge=300, le=90 * 86400)
+    metadata: dict[MetadataKey, Text] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Free-form labels. Keys are stored as document field names: letters, "
+        "digits, `_` and `-` only (no `.` or `$`).",
+    )
+
+
+class TenantSettingsView(CamelModel):
+    """The tenant's settings as stored (written under the rules of their time)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    mfa_required: bool = False
+    allowed_origins: list[str] = Field(default_factory=list)
+    session_lifetime_seconds: int | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class TenantPublic(CamelModel):
@@ -56,7 +85,7 @@ class TenantPublic(CamelModel):
 class TenantUpdate(CamelModel):
     """Fields of the tenant the control plane owns."""
 
-    display_name: str = Field(min_length=1, max_length=128)
+    display_name: Name
 
 
 class UsagePublic(CamelModel):
@@ -111,17 +140,17 @@ async def put_tenant(
     return _public(profile)
 
 
-@router.get("/settings", response_model=TenantSettings, responses=problems(**COMMON))
-async def get_settings(caller: TenantReaderKey, runtime: RuntimeDep) -> TenantSettings:
+@router.get("/settings", response_model=TenantSettingsView, responses=problems(**COMMON))
+async def get_settings(caller: TenantReaderKey, runtime: RuntimeDep) -> TenantSettingsView:
     """The tenant's settings (defaults until first written)."""
     profile = await runtime.tenants.profile(caller.tenant)
-    return TenantSettings.model_validate(dict(profile.settings))
+    return TenantSettingsView.model_validate(dict(profile.settings))
 
 
-@router.put("/settings", response_model=TenantSettings, responses=problems(**COMMON))
+@router.put("/settings", response_model=TenantSettingsView, responses=problems(**COMMON))
 async def put_settings(
     body: TenantSettings, caller: TenantWriterKey, runtime: RuntimeDep, client: ClientDep
-) -> TenantSettings:
+) -> TenantSettingsView:
     """Replace the tenant's settings."""
     profile = await runtime.tenants.update(
         caller.tenant,
@@ -130,7 +159,7 @@ async def put_settings(
         client=client,
         action="tenant.settings.updated",
     )
-    return TenantSettings.model_validate(dict(profile.settings))
+    return TenantSettingsView.model_validate(dict(profile.settings))
 
 
 @router.get("/usage", response_model=UsagePublic, responses=problems(**COMMON))
