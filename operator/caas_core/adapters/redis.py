@@ -69,15 +69,24 @@ async def get_acl_user(client: Redis, *, name: str) -> dict[str, Any] | None:
     return user
 
 
-async def _canonical_commands(client: Redis, categories: Sequence[str]) -> dict[str, Any]:
-    """How Redis itself renders these category rules, learnt from a disabled scratch user."""
-    key = tuple(categories)
+async def _canonical_commands(
+    client: Redis, categories: Sequence[str], commands: Sequence[str]
+) -> dict[str, Any]:
+    """How Redis itself renders these category and command rules, learnt from a disabled
+    scratch user."""
+    key = (*categories, "|", *commands)
     cached = _CANONICAL.get(key)
     if cached is not None:
         return cached
     probe = f"{_PROBE_USER_PREFIX}{secrets.token_hex(6)}"
     try:
-        await client.acl_setuser(probe, enabled=False, reset=True, categories=list(categories))
+        await client.acl_setuser(
+            probe,
+            enabled=False,
+            reset=True,
+            categories=list(categories),
+            commands=list(commands),
+        )
         live = await client.acl_getuser(probe) or {}
     finally:
         await client.acl_deluser(probe)
@@ -104,7 +113,7 @@ async def ensure_acl_user(
     if live is _UNREAD:
         live = await get_acl_user(client, name=user.name)
     if live is not None:
-        canonical = await _canonical_commands(client, user.categories)
+        canonical = await _canonical_commands(client, user.categories, user.commands)
         differences = acl_user_differences(
             user, live, password=password, canonical_commands=canonical
         )
@@ -131,6 +140,7 @@ async def _set_user(client: Redis, user: AclUserSpec, *, password: str) -> None:
             reset_channels=True,
             passwords=[f"+{password}"],
             categories=list(user.categories),
+            commands=list(user.commands),
             keys=[user.key_pattern],
             channels=[user.channel_pattern],
         )

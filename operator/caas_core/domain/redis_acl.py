@@ -9,6 +9,28 @@ from typing import Any, Final
 ALWAYS_DENIED: Final = ("-@admin", "-@dangerous")
 # Everything except the above, when the spec does not narrow it.
 DEFAULT_TENANT_CATEGORIES: Final = ("+@all", *ALWAYS_DENIED)
+# Commands outside those categories that a key pattern does not confine, because they take no
+# key (Redis 7.0): each reveals the names of other tenants' and the platform's keys or channels,
+# server-wide state, or acts on what every tenant shares. Checked one by one against the real
+# server in tests/integration/test_redis_tenant_acl.py. Always denied, after the categories.
+ALWAYS_DENIED_COMMANDS: Final = (
+    "-scan",  # every key name on the server (KEYS is already @dangerous)
+    "-randomkey",  # a random key name of anyone
+    "-dbsize",  # how many keys all tenants hold
+    "-memory",  # STATS, DOCTOR, MALLOC-STATS: server-wide; PURGE acts on the server ...
+    "+memory|usage",  # ... while USAGE takes a key and stays confined to the tenant's own
+    "-pubsub",  # CHANNELS, NUMSUB, NUMPAT, SHARDCHANNELS, SHARDNUMSUB: everyone's channels
+    "-client|tracking",  # BCAST mode pushes the name of every key anyone modifies
+    "-client|trackinginfo",
+    "-client|getredir",
+    "-client|caching",
+    "-function",  # libraries are server-wide: LIST shows, DELETE and FLUSH remove others'
+    "-fcall",
+    "-fcall_ro",
+    "-script|flush",  # drops every tenant's (and the platform's) cached scripts
+    "-script|kill",  # kills whichever script is running, anyone's
+    "-lolwut",  # the server version
+)
 
 
 def categories_rules(allowed: Sequence[str]) -> tuple[str, ...]:
@@ -28,6 +50,8 @@ class AclUserSpec:
     key_pattern: str
     channel_pattern: str
     categories: Sequence[str] = DEFAULT_TENANT_CATEGORIES
+    # Command rules applied after the categories (never narrowed by a Tenant's spec).
+    commands: Sequence[str] = ALWAYS_DENIED_COMMANDS
 
 
 def password_hash(password: str) -> str:
@@ -45,7 +69,8 @@ def acl_user_differences(
     """How a live user (ACL GETUSER, as redis-py parses it) differs from the spec.
 
     `canonical_commands` holds the `commands` and `categories` Redis reports for exactly the
-    spec's category rules (Redis rewrites category rules into its own canonical form).
+    spec's category and command rules (Redis rewrites them into its own canonical form), so a
+    user made under older rules (e.g. before SCAN was denied) shows as drift and is corrected.
     """
     differences: list[str] = []
     if "on" not in live.get("flags", ()):
