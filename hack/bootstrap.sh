@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, idempotently:
-# OS packages (Redis, a JRE and Maven for Kafka, unzip-free: Python unpacks archives itself),
+# OS packages (Redis, a JRE and Maven for Kafka, cmake and a C compiler for the MongoDB server;
+# unzip-free: Python unpacks archives itself),
 # then the project's virtualenv at .venv with its dev extras. Safe to run on every invocation:
 # each step is skipped when its result is already there.
 set -euo pipefail
@@ -22,6 +23,9 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v git >/dev/null || missing+=(git)
+# SecantusDB's server compiles WiredTiger from C source (caasctl stack install).
+command -v cmake >/dev/null || missing+=(cmake)
+command -v cc >/dev/null || missing+=(build-essential)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing OS packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -33,6 +37,9 @@ fi
 command -v go >/dev/null || die "Go >= 1.24 is required to build etcd, kube-apiserver and FerretDB (not found on PATH)"
 go_minor="$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')"
 [ "$go_minor" -ge 24 ] || die "Go >= 1.24 is required, found $(go env GOVERSION)"
+
+cargo_bin="$(command -v cargo || echo "$HOME/.cargo/bin/cargo")"
+[ -x "$cargo_bin" ] || die "Rust (cargo >= 1.95, e.g. from rustup) is required to build the stack's MongoDB server (SecantusDB)"
 
 python="${PYTHON:-python3}"
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \

@@ -63,8 +63,17 @@ class Stack:
         return str(self.conf.binary("kubectl"))
 
     def process_env(self) -> dict[str, str]:
-        """The environment a platform process started by a test gets."""
+        """The environment of a tool started by a test (kubectl, helm): the stack's settings."""
         return {**os.environ, **self.env}
+
+    def operator_env(self) -> dict[str, str]:
+        """The environment of an operator process: MongoDB as its least-privilege user."""
+        return {**self.process_env(), "MONGODB_URI": self.env["CAAS_OPERATOR_MONGODB_URI"]}
+
+    @property
+    def api_mongodb_uri(self) -> str:
+        """The control plane's least-privilege MongoDB user."""
+        return self.env["CAAS_API_MONGODB_URI"]
 
 
 def _ensure_platform_resources(env: dict[str, str]) -> None:

@@ -29,6 +29,7 @@ class Service:
     name: str
     module: str
     probe: Callable[[StackConfig], str | None]
+    mongodb_user_env: str  # the stack env var holding this process's own MongoDB user's URI
     port: int | None = None
 
 
@@ -38,16 +39,31 @@ def _api_ready(_: StackConfig) -> str | None:
 
 SERVICES = (
     # The operator proves itself by reconciling the sample tenant to Ready (waited for below).
-    Service("caas-operator", "caas_operator", probe=lambda _: None),
-    Service("caas-api", "caas_control_plane", probe=_api_ready, port=API_PORT),
+    Service(
+        "caas-operator",
+        "caas_operator",
+        probe=lambda _: None,
+        mongodb_user_env="CAAS_OPERATOR_MONGODB_URI",
+    ),
+    Service(
+        "caas-api",
+        "caas_control_plane",
+        probe=_api_ready,
+        mongodb_user_env="CAAS_API_MONGODB_URI",
+        port=API_PORT,
+    ),
 )
 
 
-def service_env(conf: StackConfig) -> dict[str, str]:
-    """Environment of the platform's processes: the stack's settings plus development defaults."""
+def service_env(conf: StackConfig, service: Service | None = None) -> dict[str, str]:
+    """Environment of the platform's processes: the stack's settings plus development defaults;
+    a service connects to MongoDB as its own least-privilege user, kubectl as the admin."""
+    stack = env_vars(conf)
+    mongodb = {"MONGODB_URI": stack[service.mongodb_user_env]} if service else {}
     return {
         **os.environ,
-        **env_vars(conf),
+        **stack,
+        **mongodb,
         "CAAS_ENV": "development",
         "CAAS_SECRET_KEY": generated_secret(conf, "api-secret-key", nbytes=48),
         "CAAS_API_PORT": str(API_PORT),
@@ -76,7 +92,7 @@ def _start_service(conf: StackConfig, service: Service) -> None:
         )
     argv: Sequence[str] = [sys.executable, "-m", service.module]
     log = conf.logs_dir / f"{service.name}.log"
-    handle.start(argv, log=log, env=service_env(conf))
+    handle.start(argv, log=log, env=service_env(conf, service))
     started = time.monotonic()
     while (problem := service.probe(conf)) is not None:
         if handle.pid() is None or time.monotonic() - started > READY_TIMEOUT:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from caasctl.stack import probes
+from caasctl.stack import mongodb, probes
 from caasctl.stack.config import HACK_DIR, StackConfig
 from caasctl.stack.pki import Pki, ensure_pki
 from caasctl.stack.steps import StepError
@@ -31,6 +31,8 @@ class Component:
     probe: Callable[[StackConfig], str | None]
     after: tuple[str, ...] = ()
     ready_timeout: float = 90.0
+    # Run once the server is ready, on every `up` (idempotent): e.g. MongoDB's users.
+    configure: Callable[[StackConfig], None] | None = None
 
 
 def generated_secret(conf: StackConfig, name: str, *, nbytes: int = 24) -> str:
@@ -54,7 +56,7 @@ def env_vars(conf: StackConfig) -> dict[str, str]:
     return {
         "CAAS_STACK_HOME": str(conf.home),
         "KUBECONFIG": str(conf.kubeconfig),
-        "MONGODB_URI": f"mongodb://127.0.0.1:{p.mongo}/",
+        **mongodb.env_vars(conf),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{p.kafka}",
         # Where tenants' SCRAM principals connect; the authorizer enforces their ACLs there.
         "KAFKA_SASL_BOOTSTRAP_SERVERS": f"127.0.0.1:{p.kafka_sasl}",
@@ -281,28 +283,15 @@ KAFKA = Component(
 )
 
 
-# --- FerretDB (MongoDB wire protocol on SQLite) -------------------------------------------------
+# --- MongoDB (SecantusDB, hack/caasctl/stack/mongodb.py) ---------------------------------------
 
-
-def _ferretdb_argv(conf: StackConfig) -> list[str]:
-    return [
-        str(conf.binary("ferretdb")),
-        f"-listen-addr=127.0.0.1:{conf.ports.mongo}",
-        f"-sqlite-url=file:{conf.data_dir / 'ferretdb'}/",
-        "-log-level=warn",
-    ]
-
-
-def _ferretdb_prepare(conf: StackConfig) -> None:
-    (conf.data_dir / "ferretdb").mkdir(parents=True, exist_ok=True, mode=0o700)
-
-
-FERRETDB = Component(
-    name="ferretdb",
+MONGODB = Component(
+    name="mongodb",
     ports=lambda c: {"mongodb": c.ports.mongo},
-    prepare=_ferretdb_prepare,
-    argv=_ferretdb_argv,
-    probe=lambda c: probes.mongo_ping(f"mongodb://127.0.0.1:{c.ports.mongo}/"),
+    prepare=mongodb.prepare,
+    argv=mongodb.argv,
+    probe=mongodb.probe,
+    configure=mongodb.configure,
 )
 
 
@@ -343,7 +332,7 @@ REDIS = Component(
     ready_timeout=30.0,
 )
 
-COMPONENTS: tuple[Component, ...] = (ETCD, REDIS, FERRETDB, KAFKA, APISERVER, CONTROLLER_MANAGER)
+COMPONENTS: tuple[Component, ...] = (ETCD, REDIS, MONGODB, KAFKA, APISERVER, CONTROLLER_MANAGER)
 BY_NAME = {c.name: c for c in COMPONENTS}
 
 __all__ = ["BY_NAME", "COMPONENTS", "Component", "env_vars"]

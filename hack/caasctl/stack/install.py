@@ -51,9 +51,9 @@ def _k8s_ldflags() -> str:
     return " ".join(flags)
 
 
+FERRETDB_BUILD = GoBuild("ferretdb", ("caas.local/hack/ferretdb",), ("ferretdb",))
 GO_BUILDS = (
     GoBuild("etcd", ("go.etcd.io/etcd/server/v3",), ("etcd",)),
-    GoBuild("ferretdb", ("caas.local/hack/ferretdb",), ("ferretdb",)),
     GoBuild(
         "kubernetes",
         ("k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes/cmd/kube-controller-manager"),
@@ -200,6 +200,49 @@ def fetch_kube_tools(conf: StackConfig) -> None:
     stamp.write_text(digest)
 
 
+def _cargo() -> str:
+    """cargo from PATH, or rustup's default location (not on PATH in every login shell)."""
+    found = shutil.which("cargo") or str(Path.home() / ".cargo" / "bin" / "cargo")
+    if not Path(found).is_file():
+        raise StepError(
+            "build secantusd-rs", "cargo (Rust >= 1.95) is required; see hack/bootstrap.sh"
+        )
+    return found
+
+
+def build_secantus(conf: StackConfig) -> None:
+    """Build SecantusDB's Rust server (WiredTiger compiled from its bundled C source)."""
+    output = conf.binary("secantusd-rs")
+    digest = _digest(cfg.SECANTUS_CRATE, cfg.SECANTUS_VERSION)
+    stamp = conf.bin_dir / ".secantusd-rs.stamp"
+    if _current(stamp, digest, [output]):
+        return
+    root = conf.cache_dir / "cargo-secantus"
+    conf.bin_dir.mkdir(parents=True, exist_ok=True)
+    compiled = [0]
+
+    def progress(line: str) -> str | None:
+        if line.lstrip().startswith("Compiling"):
+            compiled[0] += 1
+            # ~230 crates for this version; the last ones (WiredTiger, the server) take longest.
+            return f"compiled {compiled[0]} of about 230 crates"
+        return None
+
+    with step(
+        f"building SecantusDB {cfg.SECANTUS_VERSION} (secantusd-rs) with cargo: first time only"
+    ):
+        command = [
+            _cargo(), "install", cfg.SECANTUS_CRATE, "--version", cfg.SECANTUS_VERSION,
+            "--locked", "--ignore-rust-version", "--root", str(root),
+        ]  # fmt: skip
+        run_logged(
+            "build secantusd-rs", command, log=conf.cache_dir / "logs" / "build-secantusd-rs.log",
+            progress=progress,
+        )  # fmt: skip
+        shutil.copy2(root / "bin" / "secantusd-rs", output)
+    stamp.write_text(digest)
+
+
 def check_redis() -> None:
     """Redis comes from Debian (hack/bootstrap.sh installs it)."""
     if shutil.which("redis-server") is None:
@@ -213,3 +256,4 @@ def install_all(conf: StackConfig) -> None:
     fetch_kafka(conf)
     for build in GO_BUILDS:
         build_go(conf, build)
+    build_secantus(conf)

@@ -112,6 +112,9 @@ def up(conf: StackConfig) -> None:
                         started.append(component)
                 with ThreadPoolExecutor(max_workers=len(wave)) as pool:
                     list(pool.map(lambda c: _wait_ready(conf, c), wave))
+                for component in wave:
+                    if component.configure is not None:
+                        component.configure(conf)
                 ready.update(c.name for c in wave)
                 pending = [c for c in pending if c not in wave]
         except BaseException:

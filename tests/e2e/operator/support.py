@@ -85,7 +85,7 @@ class OperatorProcess:
     def env(self) -> dict[str, str]:
         """The environment the operator runs with."""
         return {
-            **self.stack.process_env(),
+            **self.stack.operator_env(),
             "CAAS_OPERATOR_RESYNC_SECONDS": str(self.resync_seconds),
             "CAAS_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "CAAS_LOG_FORMAT": "json",

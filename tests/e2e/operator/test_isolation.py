@@ -7,6 +7,8 @@ import uuid
 import pytest
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from tests.conftest import Stack
 from tests.e2e.operator.support import Backends, Kube, OperatorProcess, tenants, unique
@@ -119,9 +121,35 @@ def test_tenant_credentials_reach_only_their_own_keys_topics_and_groups(
         # Consumer groups outside the tenant's prefix are refused too.
         assert _consume(secret_a, own, group=f"tenant.{b}.stolen") == "GROUP_AUTHORIZATION_FAILED"
 
-        # MongoDB: FerretDB has no user management, so there is no per-tenant Mongo user to
-        # test; the status says so instead of pretending (see docs/operator-and-control-plane.md).
+        # MongoDB (authentication on): A's own user reads and writes A's database only; B's
+        # database, the platform registry and admin refuse it (mongod's Unauthorized, 13).
+        mongo_a = MongoClient(
+            host="127.0.0.1",
+            port=stack.conf.ports.mongo,
+            username=secret_a["mongodbUsername"],
+            password=secret_a["mongodbPassword"],
+            authSource=secret_a["mongodbDatabase"],
+            serverSelectionTimeoutMS=5000,
+        )
+        try:
+            own_db = mongo_a[secret_a["mongodbDatabase"]]
+            own_db.probe.insert_one({"_id": "hello"})
+            assert own_db.probe.find_one({"_id": "hello"}) == {"_id": "hello"}
+            for name in (secret_b["mongodbDatabase"], "caas_platform", "admin"):
+                with pytest.raises(OperationFailure) as read:
+                    mongo_a[name].probe.find_one()
+                assert read.value.code == 13, name
+                with pytest.raises(OperationFailure) as write:
+                    mongo_a[name].probe.insert_one({"x": 1})
+                assert write.value.code == 13, name
+        finally:
+            mongo_a.close()
         mongo = kube.condition(a, "MongoReady")
         assert mongo is not None
-        assert "no per-tenant MongoDB user" in mongo["message"]
-        assert "mongodbPassword" not in secret_a
+        assert f"user {secret_a['mongodbUsername']} has readWrite" in mongo["message"]
+    # Deleting the tenants removed their MongoDB users.
+    for tenant, secret in ((a, secret_a), (b, secret_b)):
+        found = backends.mongo[secret["mongodbDatabase"]].command(
+            {"usersInfo": secret["mongodbUsername"]}
+        )
+        assert found["users"] == [], tenant

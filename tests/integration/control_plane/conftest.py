@@ -43,7 +43,7 @@ def free_port() -> int:
 def api_env(stack: Stack, **overrides: str) -> dict[str, str]:
     """The environment of a control plane instance on the stack."""
     return {
-        "MONGODB_URI": stack.mongodb_uri,
+        "MONGODB_URI": stack.api_mongodb_uri,
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
         "REDIS_URL": stack.redis_url,
         "CAAS_SECRET_KEY": TEST_SECRET,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException, Producer
+from pymongo.errors import OperationFailure
 
 from caas_core.adapters import kafka, mongo, redis
 from caas_core.domain.kafka_acl import diff_acls, principal_of, tenant_acls
@@ -106,12 +108,50 @@ async def test_redis_user_drift_is_found_and_corrected(stack: Stack) -> None:
         await client.aclose()
 
 
-async def test_ferretdb_has_no_user_management(stack: Stack) -> None:
+async def test_tenant_mongo_user_is_made_corrected_and_never_adopted(stack: Stack) -> None:
+    """ensure_user: creates readWrite on one database; restores changed roles; resets the
+    password only when asked; refuses a user it did not make; drop_user removes it."""
     client = mongo.connect(stack.mongodb_uri)
+    database, user = f"it_user_{uuid.uuid4().hex[:6]}", f"it-user-{uuid.uuid4().hex[:6]}"
+    port = stack.conf.ports.mongo
+
+    async def can_write(password: str) -> bool:
+        own = mongo.connect(f"mongodb://{user}:{password}@127.0.0.1:{port}/?authSource={database}")
+        try:
+            await own[database].probe.insert_one({})
+        except OperationFailure:
+            return False
+        finally:
+            await own.close()
+        return True
+
+    def ensure(password: str, *, set_password: bool) -> Any:
+        return mongo.ensure_user(
+            client, database=database, username=user, password=password,
+            set_password=set_password, marker={"tenant": "it"},
+        )  # fmt: skip
+
     try:
-        # FerretDB (the local stack) lacks usersInfo/createUser: the operator reports it.
-        assert not await mongo.users_supported(client, database="caas_platform")
+        assert await mongo.users_supported(client, database=database)
+        assert (await ensure("pw-1", set_password=False)).created
+        assert await can_write("pw-1")
+        assert (await ensure("pw-1", set_password=False)).corrected == ()
+        await client[database].command(
+            "updateUser", user, roles=[{"role": "readWriteAnyDatabase", "db": "admin"}]
+        )
+        assert (await ensure("pw-1", set_password=False)).corrected == ("roles",)
+        assert (await ensure("pw-2", set_password=True)).corrected == ("password",)
+        assert not await can_write("pw-1")
+        assert await can_write("pw-2")
+        assert await mongo.drop_user(client, database=database, username=user)
+        assert not await mongo.drop_user(client, database=database, username=user)
+        # Someone else's user of that name is never adopted.
+        await client[database].command("createUser", user, pwd="theirs", roles=[])
+        with pytest.raises(mongo.MongoUserNotOwnedError):
+            await ensure("pw-3", set_password=True)
     finally:
+        await mongo.drop_user(client, database=database, username=user)
+        await client.drop_database(database)
         await client.close()
 
 
