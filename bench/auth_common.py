@@ -77,14 +77,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_STACK_VARS = ("MONGODB_URI", "CAAS_API_MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")
+
+
 def stack_env() -> dict[str, str]:
-    """Backend URLs of the local stack (`source ~/.local/state/caas-stack/env` first)."""
-    missing = [
-        k for k in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL") if not os.environ.get(k)
-    ]
+    """Backend URLs of the local stack (`source ~/.local/state/caas-stack/env` first).
+
+    MONGODB_URI is the stack's administrator (seeding, cleanup); CAAS_API_MONGODB_URI is the
+    API's own least-privilege user, which every API process started here runs as."""
+    missing = [k for k in _STACK_VARS if not os.environ.get(k)]
     if missing:
         sys.exit(f"set {', '.join(missing)}: source ~/.local/state/caas-stack/env")
-    return {k: os.environ[k] for k in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL")}
+    return {k: os.environ[k] for k in _STACK_VARS}
+
+
+def api_env() -> dict[str, str]:
+    """The backend URLs an API process gets: MongoDB as the API's own user, not the admin."""
+    env = stack_env()
+    return {**env, "MONGODB_URI": env["CAAS_API_MONGODB_URI"]}
 
 
 def _pin(cpu: int | None) -> list[str]:
@@ -137,7 +147,7 @@ def api_server(**overrides: str) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
-        **stack_env(),
+        **api_env(),
         "CAAS_SECRET_KEY": SECRET,
         "CAAS_ENV": "production",
         "CAAS_LOG_LEVEL": "warning",

@@ -97,7 +97,7 @@ def verification() -> tuple[float, float]:
 async def main_async() -> None:
     settings = ApiSettings.model_validate(
         {
-            "MONGODB_URI": os.environ["MONGODB_URI"],
+            "MONGODB_URI": os.environ["CAAS_API_MONGODB_URI"],  # the API's own user
             "KAFKA_BOOTSTRAP_SERVERS": os.environ["KAFKA_BOOTSTRAP_SERVERS"],
             "REDIS_URL": os.environ["REDIS_URL"],
             "CAAS_SECRET_KEY": SECRET,

@@ -79,6 +79,7 @@ class Operator:
                 [sys.executable, "-m", "caas_operator"],
                 env={
                     **ENV,
+                    "MONGODB_URI": ENV["CAAS_OPERATOR_MONGODB_URI"],  # the operator's own user
                     "CAAS_LOG_LEVEL": "warning",
                     "CAAS_OPERATOR_MAX_CONCURRENT_RECONCILES": str(CONCURRENCY),
                 },

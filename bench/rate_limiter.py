@@ -28,6 +28,7 @@ from auth_common import (
     SECRET,
     _pin,
     _process,
+    api_env,
     free_port,
     seeded_key,
     stack_env,
@@ -56,7 +57,7 @@ _LIMITER_ON = "from caas_control_plane.__main__ import main; main()"
 
 def _serve(code: str, port: int) -> object:
     env = {
-        **os.environ, **stack_env(), "CAAS_SECRET_KEY": SECRET, "CAAS_LOG_LEVEL": "warning",
+        **os.environ, **api_env(), "CAAS_SECRET_KEY": SECRET, "CAAS_LOG_LEVEL": "warning",
         "CAAS_API_PORT": str(port), "CAAS_RATE_LIMIT_PER_MINUTE": "100000000",
         "CAAS_USER_RATE_LIMIT_PER_MINUTE": "100000000",
         "CAAS_TENANT_RATE_LIMIT_PER_MINUTE": "100000000", "CAAS_RATE_LIMIT_BURST": "1000000",
