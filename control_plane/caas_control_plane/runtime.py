@@ -30,6 +30,7 @@ from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
 from caas_control_plane.settings import ApiSettings
 from caas_control_plane.stores.lockout import Lockout, LockoutPolicy
+from caas_control_plane.stores.mfa import USED as MFA_USED_CODES
 from caas_control_plane.stores.mfa import MfaStore
 from caas_control_plane.stores.rate_limit import RateLimiter
 from caas_control_plane.stores.refresh_tokens import FAMILIES, RefreshTokenStore
@@ -44,6 +45,7 @@ from caas_core.adapters.clients import BackendClients
 from caas_core.adapters.outbox import COLLECTION as OUTBOX
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
 from caas_core.adapters.revocation_store import COLLECTION as REVOCATIONS
+from caas_core.adapters.revocation_store import EXPIRE_AT as REVOCATION_EXPIRE_AT
 from caas_core.adapters.revocation_store import RevocationStore
 from caas_core.audit import AUDIT_COLLECTION, AuditWriter, MongoAuditWriter
 from caas_core.domain.naming import PLATFORM_DATABASE
@@ -51,20 +53,30 @@ from caas_core.domain.naming import PLATFORM_DATABASE
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-_SWEEP_SECONDS: Final = 600.0
 _RUNNER_SLACK: Final = 0.5
 
+# Records that expire are deleted by TTL indexes (expireAfterSeconds=0: at the date in the
+# field); none of these deletions needs an audit entry, so no sweeper runs.
 _INDEXES: Final = {
-    REVOCATIONS: [IndexModel([("expiresAt", ASCENDING)], name="expires_at")],
+    REVOCATIONS: [
+        IndexModel([("expiresAt", ASCENDING)], name="expires_at"),
+        IndexModel([(REVOCATION_EXPIRE_AT, ASCENDING)], name="expire_at_ttl", expireAfterSeconds=0),
+    ],
     OUTBOX: [IndexModel([("claimUntil", ASCENDING)], name="claim_until")],
     FAMILIES: [
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
-        IndexModel([("expiresAt", ASCENDING)], name="expires_at"),
+        IndexModel([("expiresAt", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
+    ],
+    MFA_USED_CODES: [
+        IndexModel([("expiresAt", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
     ],
     AUDIT_COLLECTION: [
         IndexModel([("tenant", ASCENDING), ("at", ASCENDING)], name="tenant_at"),
     ],
 }
+# Indexes of earlier versions that a TTL index above replaces (same keys: MongoDB refuses a
+# second index on identical keys, so the old one is dropped first).
+_REPLACED_INDEXES: Final = {FAMILIES: ["expires_at"]}
 
 
 def keks(settings: ApiSettings) -> tuple[str, dict[str, bytes]]:
@@ -292,9 +304,11 @@ class Runtime:
     async def _begin(self, *, db_indexes: Any) -> None:
         settings = self.settings
         for collection, indexes in _INDEXES.items():
-            # Only the missing ones: FerretDB 1.24 panics when asked to re-create an existing
-            # compound index, and on MongoDB this saves a round of no-op builds.
+            # Only the missing ones: a start-up of many instances issues no no-op index builds.
             existing = await db_indexes[collection].index_information()
+            for replaced in _REPLACED_INDEXES.get(collection, []):
+                if replaced in existing:
+                    await db_indexes[collection].drop_index(replaced)
             missing = [index for index in indexes if index.document["name"] not in existing]
             if missing:
                 await db_indexes[collection].create_indexes(missing)
@@ -310,28 +324,10 @@ class Runtime:
             self.revocations.run_resync(interval=settings.revocation_resync_seconds),
             "revocation-resync",
         )
-        self._spawn(self._sweep(), "sweeper")
         logger.info("runtime started", extra={"instance": self.instance_id})
 
     def _spawn(self, coroutine: Any, name: str) -> None:
         self.tasks.append(asyncio.create_task(coroutine, name=name))
-
-    async def _sweep(self) -> None:
-        """Delete expired revocations, families and pointers (FerretDB has no TTL indexes)."""
-        db = self.clients.mongo[PLATFORM_DATABASE]
-        families = RefreshTokenStore(db)
-        revocations = RevocationStore(db)
-        while True:
-            await asyncio.sleep(_SWEEP_SECONDS)
-            try:
-                now = utcnow()
-                await revocations.sweep(now=now.timestamp())
-                await families.sweep(now=now)
-                await MfaStore(db).sweep(now=now)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("sweep failed; retrying later")
 
     async def stop(self) -> None:
         """Stop background work, deliver what is in flight, close the clients."""

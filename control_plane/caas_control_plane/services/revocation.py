@@ -179,10 +179,13 @@ class RevocationService:
         return self.state.api_key_changed_at(key_id)
 
     async def publish(self, revocation: Revocation) -> None:
-        """Make a revocation durable, effective here, and broadcast (via the outbox)."""
-        await self._store.record(revocation)
+        """Make a revocation durable and its broadcast queued (one transaction), then effective
+        here; the outbox relay broadcasts it to every instance."""
+        await self._outbox.enqueue_with(
+            lambda session: self._store.record(revocation, session=session),
+            [revocation_message(revocation, now=self._clock())],
+        )
         self.state.apply(revocation, now=self._clock().timestamp())
-        await self._outbox.enqueue([revocation_message(revocation, now=self._clock())])
 
     # -- propagation ------------------------------------------------------------------------------
 

@@ -195,7 +195,7 @@ class TokenService:
                         return issued
                     continue  # the family changed under us (revoked?): decide again
                 case Outcome.GRACE_REPLAY:
-                    issued = await self._replay(family, presented, presented_hash, now=now)
+                    issued = self._replay(stored, family, presented, presented_hash, now=now)
                     if issued is not None:
                         return issued
                     raise InvalidGrantError("the refresh token was already used")
@@ -228,7 +228,8 @@ class TokenService:
     async def _rotate(
         self, family: Family, presented: str, *, now: datetime
     ) -> IssuedTokens | None:
-        """Claim the rotation of `presented`; whoever claimed first, return *its* successor."""
+        """Rotate `presented` if no concurrent refresh did first (None: decide again, which
+        hands the loser the winner's successor through GRACE_REPLAY)."""
         successor = new_refresh_token(family.id)
         mine = Rotation(
             replaced_hash=family.current_hash,
@@ -243,24 +244,28 @@ class TokenService:
             ),
             rotated_at=now,
         )
-        claimed = await self._families.claim_rotation(mine, expires_at=family.expires_at)
-        if claimed is not mine:
-            opened = self._open(claimed, presented=presented, family=family, now=now)
-            if opened is None:
-                return None
-            successor = opened
-        after = rules.rotate(family, new_hash=claimed.successor_hash, now=claimed.rotated_at)
-        await asyncio.gather(
-            self._families.apply_rotation(before=family, after=after),
-            self._sessions.touch(tenant=family.tenant_id, session_id=family.session_id, now=now),
-        )
+        after = rules.rotate(family, new_hash=mine.successor_hash, now=now)
+        if not await self._families.rotate(before=family, after=after, rotation=mine):
+            return None
+        await self._sessions.touch(tenant=family.tenant_id, session_id=family.session_id, now=now)
         return self._tokens(family, successor, now=now)
 
-    async def _replay(
-        self, family: Family, presented: str, presented_hash: str, *, now: datetime
+    def _replay(
+        self,
+        stored: StoredFamily,
+        family: Family,
+        presented: str,
+        presented_hash: str,
+        *,
+        now: datetime,
     ) -> IssuedTokens | None:
-        rotation = await self._families.rotation(presented_hash)
-        if rotation is None or rotation.successor_hash != family.current_hash:
+        """The successor the latest rotation of `presented` handed out, within its grace."""
+        rotation = stored.last_rotation
+        if (
+            rotation is None
+            or rotation.replaced_hash != presented_hash
+            or rotation.successor_hash != family.current_hash
+        ):
             return None
         successor = self._open(rotation, presented=presented, family=family, now=now)
         return None if successor is None else self._tokens(family, successor, now=now)

@@ -3,7 +3,9 @@ in `caas_platform.mfa_used_codes`.
 
 "Never accept a code twice" is decided by inserting the spent code keyed by `_id` (TOTP: the
 user and time step; backup code: the user and the code's hash): a unique `_id` insert is atomic
-on FerretDB and MongoDB alike, where FerretDB's conditional updates are not.
+on MongoDB, and the standard idempotency idiom there (a conditional update would need the code
+list read first). Spent codes expire through a TTL index on `expiresAt` once they could no longer
+be replayed anyway.
 """
 
 from datetime import datetime
@@ -56,11 +58,6 @@ class MfaStore:
         except DuplicateKeyError:
             return False
         return True
-
-    async def sweep(self, *, now: datetime) -> int:
-        """Forget spent codes that can no longer be replayed anyway."""
-        result = await self._used.delete_many({"expiresAt": {"$lt": now}})
-        return result.deleted_count
 
 
 def to_binary(data: bytes) -> Binary:

@@ -1,16 +1,17 @@
-"""Refresh families in `caas_platform.refresh_families`; one rotation record per replaced token
-in `caas_platform.refresh_rotations`.
+"""Refresh families in `caas_platform.refresh_families`: one document per login, which also
+holds the family's latest rotation.
 
 A refresh token names its family (see `auth.refresh.new_refresh_token`), so every lookup on the
-hot path is one read by `_id`: an index hit on MongoDB and the one indexed access FerretDB serves
-without a collection scan. A login writes exactly one document here.
+hot path is one read by `_id`. A login writes one document here; a refresh writes one update.
 
-Rotation is decided by *inserting* the rotation record keyed by the replaced token's hash: a
-unique `_id` insert is atomic on MongoDB and on FerretDB alike (a conditional `update_one` is not
-on FerretDB 1.24, which reads and writes without isolation: two concurrent compare-and-sets both
-won in our tests). Exactly one concurrent refresh inserts it; the others read it back and hand
-out the same sealed successor. Applying a rotation to the family afterwards is idempotent (every
-writer computes the same values from the record), so a loser may complete a winner that died.
+Rotation is a compare-and-set on the family: the update matches only while the presented token
+is still current and the family active, so of N concurrent refreshes exactly one moves the
+family on (a single-document update is atomic on MongoDB; tests/integration/core proves it
+under 50 clients on the stack's server). It stores the successor, sealed to the replaced
+token, as `lastRotation`; the losers re-read the family and, within the grace window, hand out
+that same successor. Only the latest rotation is ever replayable (a token two rotations old is
+reuse), so one embedded record replaces the separate rotation collection a stand-in without
+atomic conditional updates once needed. Expired families go through a TTL index on `expiresAt`.
 """
 
 from collections.abc import Mapping
@@ -20,22 +21,12 @@ from typing import Any, Final
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from caas_control_plane.auth.refresh import Family, FamilyState, PresentedToken, RevocationReason
 from caas_core.adapters.outbox import GroupInserter
 
 FAMILIES: Final = "refresh_families"
-ROTATIONS: Final = "refresh_rotations"
 Document = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredFamily:
-    """A family as stored, and when it started."""
-
-    family: Family
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +38,15 @@ class Rotation:
     successor_hash: str
     successor_sealed: str
     rotated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredFamily:
+    """A family as stored, when it started, and its latest rotation (None before the first)."""
+
+    family: Family
+    created_at: datetime
+    last_rotation: Rotation | None = None
 
 
 def _to_document(family: Family) -> Document:
@@ -78,15 +78,24 @@ def _from_document(doc: Mapping[str, Any]) -> StoredFamily:
         reason=None if doc.get("reason") is None else RevocationReason(doc["reason"]),
         revoked_at=doc.get("revokedAt"),
     )
-    return StoredFamily(family=family, created_at=doc["createdAt"])
+    last = doc.get("lastRotation")
+    rotation = None
+    if last is not None:
+        rotation = Rotation(
+            replaced_hash=last["replacedHash"],
+            family_id=doc["_id"],
+            successor_hash=last["successorHash"],
+            successor_sealed=last["sealed"],
+            rotated_at=last["rotatedAt"],
+        )
+    return StoredFamily(family=family, created_at=doc["createdAt"], last_rotation=rotation)
 
 
 class RefreshTokenStore:
-    """Refresh families and their rotation records."""
+    """Refresh families, each with its latest rotation."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._families: AsyncCollection[Document] = database[FAMILIES]
-        self._rotations: AsyncCollection[Document] = database[ROTATIONS]
         # Logins arrive in bursts: their family inserts are group-committed.
         self._family_inserts = GroupInserter(self._families)
 
@@ -113,42 +122,10 @@ class RefreshTokenStore:
         doc = await self._families.find_one({"_id": family_id})
         return None if doc is None else _from_document(doc)
 
-    async def claim_rotation(self, rotation: Rotation, *, expires_at: datetime) -> Rotation:
-        """Record `rotation` unless one exists for that token; returns the one that counts."""
-        try:
-            await self._rotations.insert_one(
-                {
-                    "_id": rotation.replaced_hash,
-                    "family": rotation.family_id,
-                    "successorHash": rotation.successor_hash,
-                    "sealed": rotation.successor_sealed,
-                    "rotatedAt": rotation.rotated_at,
-                    "expiresAt": expires_at,
-                }
-            )
-        except DuplicateKeyError:
-            existing = await self.rotation(rotation.replaced_hash)
-            if existing is None:  # deleted by a sweep in between: the family has expired
-                raise
-            return existing
-        return rotation
-
-    async def rotation(self, replaced_hash: str) -> Rotation | None:
-        """The rotation that replaced a token, if any."""
-        doc = await self._rotations.find_one({"_id": replaced_hash})
-        if doc is None:
-            return None
-        return Rotation(
-            replaced_hash=doc["_id"],
-            family_id=doc["family"],
-            successor_hash=doc["successorHash"],
-            successor_sealed=doc["sealed"],
-            rotated_at=doc["rotatedAt"],
-        )
-
-    async def apply_rotation(self, *, before: Family, after: Family) -> None:
-        """Make the family reflect a claimed rotation (idempotent; same values from any writer)."""
-        await self._families.update_one(
+    async def rotate(self, *, before: Family, after: Family, rotation: Rotation) -> bool:
+        """Move the family from `before` to `after` (from `auth.refresh.rotate`) unless another
+        refresh did first or it was revoked; True for the one writer that did."""
+        result = await self._families.update_one(
             {
                 "_id": before.id,
                 "currentHash": before.current_hash,
@@ -159,9 +136,16 @@ class RefreshTokenStore:
                     "currentHash": after.current_hash,
                     "previousHashes": list(after.previous_hashes),
                     "rotatedAt": after.rotated_at,
+                    "lastRotation": {
+                        "replacedHash": rotation.replaced_hash,
+                        "successorHash": rotation.successor_hash,
+                        "sealed": rotation.successor_sealed,
+                        "rotatedAt": rotation.rotated_at,
+                    },
                 }
             },
         )
+        return result.modified_count == 1
 
     async def revoke(self, family: Family) -> bool:
         """Persist a revoked family (from `auth.refresh.revoke`); False if it was revoked before."""
@@ -222,9 +206,3 @@ class RefreshTokenStore:
         return await self._families.count_documents(
             {"tenant": tenant, "state": FamilyState.ACTIVE.value, "expiresAt": {"$gt": now}}
         )
-
-    async def sweep(self, *, now: datetime) -> int:
-        """Delete expired families and rotation records (no TTL indexes on FerretDB)."""
-        families = await self._families.delete_many({"expiresAt": {"$lt": now}})
-        await self._rotations.delete_many({"expiresAt": {"$lt": now}})
-        return families.deleted_count

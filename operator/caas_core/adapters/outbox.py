@@ -1,9 +1,11 @@
 """Transactional outbox in MongoDB and its relay to Kafka: at-least-once, stable ids.
 
-Writers insert a message document in the same step as the state change it announces (there are
-no multi-document transactions on FerretDB, so the state is written first and the message right
-after; consumers also re-read the state itself, see the revocation resync). A relay publishes
-messages and deletes them once Kafka acknowledged them; nothing is lost while Kafka is down:
+Writers insert a message document in the same step as the state change it announces: with
+`enqueue_with`, the state write and the message in one MongoDB transaction (both or neither —
+revocations use it); on the login hot path, where a transaction per request would defeat group
+commit, the state is written first and its audit message right after (`enqueue`). A relay
+publishes messages and deletes them once Kafka acknowledged them; nothing is lost while Kafka is
+down:
 
 - fast path: a message enqueued by this process is handed to its relay at once, published within
   milliseconds; the document is inserted *claimed* by this process for `lease`, so other relays
@@ -27,12 +29,13 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, Message, Producer
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -211,6 +214,30 @@ class OutboxStore:
     async def _insert(self, doc: Document) -> None:
         with contextlib.suppress(DuplicateKeyError):  # an id stored before is kept as it is
             await self._inserter.insert(doc)
+
+    async def enqueue_with(
+        self,
+        write: Callable[[AsyncClientSession], Awaitable[bool]],
+        messages: Sequence[OutboxMessage],
+    ) -> bool:
+        """Run `write` (a state change, passed the session) and store `messages` in one
+        transaction; the messages only when `write` returns True. Returns what `write` did."""
+        claim_until = self._clock() + (self._lease if self._listeners else timedelta(0))
+        docs = [_to_document(message, claim_until=claim_until) for message in messages]
+
+        async def transaction(session: AsyncClientSession) -> bool:
+            if not await write(session):
+                return False
+            if docs:
+                await self._messages.insert_many(docs, session=session)
+            return True
+
+        async with self._database.client.start_session() as session:
+            wrote: bool = await session.with_transaction(transaction)
+        if wrote:
+            for listener in self._listeners:
+                listener(messages)
+        return wrote
 
     def subscribe(self, listener: Listener) -> None:
         """Call `listener` with every message this process enqueues (the relay's fast path)."""

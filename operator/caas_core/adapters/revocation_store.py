@@ -1,9 +1,15 @@
 """Durable revocations in `caas_platform.revoked_tokens` (the fact; Kafka only broadcasts it),
-shared by the control plane and the operator (which revokes a deleted tenant's tokens)."""
+shared by the control plane and the operator (which revokes a deleted tenant's tokens).
 
-from datetime import datetime
+A revocation outlives every token it covers and then goes: a TTL index on `expireAt` (a date;
+`expiresAt` stays the epoch seconds of the broadcast format) deletes it, so no sweeper runs and
+nothing needs auditing — the revocation itself was audited when it was made.
+"""
+
+from datetime import UTC, datetime
 from typing import Any, Final
 
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -12,19 +18,36 @@ from caas_core.adapters.outbox import OutboxMessage, OutboxStore
 from caas_core.domain.revocations import REVOCATION_TOPIC, Revocation
 
 COLLECTION: Final = "revoked_tokens"
+EXPIRE_AT: Final = "expireAt"  # the TTL index's field (control_plane runtime declares the index)
 Document = dict[str, Any]
 
 
 class RevocationStore:
-    """Insert-only revocation facts, keyed by their stable id; swept once they expire."""
+    """Insert-only revocation facts, keyed by their stable id; expired by a TTL index."""
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._revocations: AsyncCollection[Document] = database[COLLECTION]
 
-    async def record(self, revocation: Revocation) -> bool:
+    async def record(
+        self, revocation: Revocation, *, session: AsyncClientSession | None = None
+    ) -> bool:
         """Store a revocation; the same id stored twice is one fact (False the second time)."""
+        if session is not None and await self._revocations.find_one(
+            {"_id": revocation.id}, {"_id": 1}, session=session
+        ):
+            # Inside a transaction a duplicate-key error would abort it: look first (the
+            # transaction's snapshot makes look-then-insert safe; a racing insert of the same
+            # id fails the commit with a write conflict, and with_transaction retries).
+            return False
         try:
-            await self._revocations.insert_one({"_id": revocation.id, **revocation.to_dict()})
+            await self._revocations.insert_one(
+                {
+                    "_id": revocation.id,
+                    **revocation.to_dict(),
+                    EXPIRE_AT: datetime.fromtimestamp(revocation.expires_at, UTC),
+                },
+                session=session,
+            )
         except DuplicateKeyError:
             return False
         return True
@@ -33,11 +56,6 @@ class RevocationStore:
         """Every revocation whose tokens may still be unexpired."""
         cursor = self._revocations.find({"expiresAt": {"$gte": int(now)}})
         return [Revocation.from_dict(doc) async for doc in cursor]
-
-    async def sweep(self, *, now: float) -> int:
-        """Delete revocations every token of which has expired."""
-        result = await self._revocations.delete_many({"expiresAt": {"$lt": int(now)}})
-        return result.deleted_count
 
 
 def revocation_message(revocation: Revocation, *, now: datetime) -> OutboxMessage:
@@ -54,9 +72,10 @@ def revocation_message(revocation: Revocation, *, now: datetime) -> OutboxMessag
 async def broadcast(
     database: AsyncDatabase[Document], revocation: Revocation, *, now: datetime
 ) -> bool:
-    """Store a revocation and queue its broadcast (an API instance's relay publishes it); False,
-    and nothing queued, when it was stored before (a retried teardown broadcasts once)."""
-    if not await RevocationStore(database).record(revocation):
-        return False
-    await OutboxStore(database).enqueue([revocation_message(revocation, now=now)])
-    return True
+    """Store a revocation and queue its broadcast (an API instance's relay publishes it) in one
+    transaction; False, and nothing queued, when it was stored before (a retried teardown
+    broadcasts once)."""
+    return await OutboxStore(database).enqueue_with(
+        lambda session: RevocationStore(database).record(revocation, session=session),
+        [revocation_message(revocation, now=now)],
+    )
