@@ -165,12 +165,14 @@ def render_install(*, helm: Path, chart_dir: Path) -> str:
 # --namespace {NAMESPACE} --set backends.existingSecret={BACKENDS_SECRET}`); do not edit.
 #
 # Single-file install of the CAAS platform: CRDs, operator (least-privilege RBAC), control plane.
-# The chart creates no Secret here: before applying, create the one it references, e.g.
+# The chart creates no Secret here: before applying, create the one it references, with one
+# MongoDB user per application (made as docs/mongodb-users.md shows), e.g.
 #
 #   kubectl create namespace {NAMESPACE}
 #   kubectl -n {NAMESPACE} create secret generic {BACKENDS_SECRET} \\
-#     --from-literal=MONGODB_URI=mongodb://... --from-literal=KAFKA_BOOTSTRAP_SERVERS=host:9092 \\
-#     --from-literal=REDIS_URL=redis://... \\
+#     --from-literal=OPERATOR_MONGODB_URI=mongodb://caas-operator:...@.../?authSource=admin \\
+#     --from-literal=API_MONGODB_URI=mongodb://caas-api:...@.../?authSource=admin \\
+#     --from-literal=KAFKA_BOOTSTRAP_SERVERS=host:9092 --from-literal=REDIS_URL=redis://... \\
 #     --from-literal=CAAS_SECRET_KEY="$(openssl rand -base64 48)"
 #   kubectl apply --server-side -f manifests/install.yaml
 #

@@ -105,26 +105,28 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* One env var read from the backends Secret: (dict "ctx" $ "name" "MONGODB_URI"). */}}
+{{/* One env var read from the backends Secret: (dict "ctx" $ "name" "REDIS_URL"), the key
+defaulting to the variable's name, or (dict "ctx" $ "name" "MONGODB_URI" "key" "API_MONGODB_URI"). */}}
 {{- define "caas-platform.secretEnv" -}}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
       name: {{ include "caas-platform.backendsSecretName" .ctx }}
-      key: {{ .name }}
+      key: {{ default .name .key }}
 {{- end }}
 
-{{/* Environment common to both applications. */}}
+{{/* Environment of one application: (dict "ctx" $ "mongodbKey" "OPERATOR_MONGODB_URI"). Each
+application reads MONGODB_URI from its own key: it connects as its own MongoDB user. */}}
 {{- define "caas-platform.backendEnv" -}}
-{{ include "caas-platform.secretEnv" (dict "ctx" . "name" "MONGODB_URI") }}
-{{ include "caas-platform.secretEnv" (dict "ctx" . "name" "KAFKA_BOOTSTRAP_SERVERS") }}
-{{ include "caas-platform.secretEnv" (dict "ctx" . "name" "REDIS_URL") }}
+{{ include "caas-platform.secretEnv" (dict "ctx" .ctx "name" "MONGODB_URI" "key" .mongodbKey) }}
+{{ include "caas-platform.secretEnv" (dict "ctx" .ctx "name" "KAFKA_BOOTSTRAP_SERVERS") }}
+{{ include "caas-platform.secretEnv" (dict "ctx" .ctx "name" "REDIS_URL") }}
 - name: CAAS_BACKEND_TIMEOUT_SECONDS
-  value: {{ .Values.backends.timeoutSeconds | quote }}
+  value: {{ .ctx.Values.backends.timeoutSeconds | quote }}
 - name: CAAS_LOG_FORMAT
-  value: {{ .Values.logging.format | quote }}
+  value: {{ .ctx.Values.logging.format | quote }}
 - name: CAAS_LOG_LEVEL
-  value: {{ .Values.logging.level | quote }}
+  value: {{ .ctx.Values.logging.level | quote }}
 {{- end }}
 
 {{/* Egress rules of both NetworkPolicies, used only when networkPolicy.egress lists rules. */}}

@@ -5,7 +5,7 @@ the value to set. Included once, from secret.yaml, which always renders.
 {{- define "caas-platform.validate" -}}
 {{- $b := .Values.backends }}
 {{- if not $b.existingSecret }}
-{{- $hint := "(or set backends.existingSecret to a Secret holding MONGODB_URI, KAFKA_BOOTSTRAP_SERVERS, REDIS_URL and CAAS_SECRET_KEY)" }}
+{{- $hint := "(or set backends.existingSecret to a Secret holding OPERATOR_MONGODB_URI, API_MONGODB_URI, KAFKA_BOOTSTRAP_SERVERS, REDIS_URL and CAAS_SECRET_KEY)" }}
 {{- if .Values.api.enabled }}
 {{- if not $b.secretKey }}
 {{- fail (printf "backends.secretKey is required %s; generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'" $hint) }}
@@ -14,10 +14,28 @@ the value to set. Included once, from secret.yaml, which always renders.
 {{- fail "backends.secretKey must be at least 32 characters outside api.environment=development" }}
 {{- end }}
 {{- end }}
-{{- if not $b.mongodbUri }}{{ fail (printf "backends.mongodbUri is required %s" $hint) }}{{ end }}
-{{- /* Schema patterns would echo a rejected value, and these URIs carry passwords. */}}
-{{- if not (or (hasPrefix "mongodb://" $b.mongodbUri) (hasPrefix "mongodb+srv://" $b.mongodbUri)) }}
-{{- fail "backends.mongodbUri must start with mongodb:// or mongodb+srv://" }}
+{{- /* One MongoDB user per application (least privilege): each deployed one needs its own URI.
+Schema patterns would echo a rejected value, and these URIs carry passwords. */}}
+{{- $mongo := $b.mongodb }}
+{{- $uris := dict }}
+{{- if .Values.operator.enabled }}{{ $_ := set $uris "operatorUri" $mongo.operatorUri }}{{ end }}
+{{- if .Values.api.enabled }}{{ $_ := set $uris "apiUri" $mongo.apiUri }}{{ end }}
+{{- range $key := keys $uris | sortAlpha }}
+{{- $uri := get $uris $key }}
+{{- if not $uri }}
+{{- fail (printf "backends.mongodb.%s is required: the %s connects to MongoDB as its own user (docs/mongodb-users.md) %s" $key (ternary "operator" "control plane" (eq $key "operatorUri")) $hint) }}
+{{- end }}
+{{- if not (or (hasPrefix "mongodb://" $uri) (hasPrefix "mongodb+srv://" $uri)) }}
+{{- fail (printf "backends.mongodb.%s must start with mongodb:// or mongodb+srv://" $key) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.operator.enabled .Values.api.enabled }}
+{{- $userOf := `^mongodb(\+srv)?://([^:@/]*)(:[^@/]*)?@` }}
+{{- $opUser := regexReplaceAll $userOf (regexFind $userOf $mongo.operatorUri) "${2}" }}
+{{- $apiUser := regexReplaceAll $userOf (regexFind $userOf $mongo.apiUri) "${2}" }}
+{{- if or (eq $mongo.operatorUri $mongo.apiUri) (and $opUser (eq $opUser $apiUser)) }}
+{{- fail "backends.mongodb.apiUri must name a different MongoDB user than backends.mongodb.operatorUri: the control plane must not get the operator's privileges (users caas-api and caas-operator, docs/mongodb-users.md)" }}
+{{- end }}
 {{- end }}
 {{- if not $b.kafkaBootstrapServers }}{{ fail (printf "backends.kafkaBootstrapServers is required %s" $hint) }}{{ end }}
 {{- if not $b.redisUrl }}{{ fail (printf "backends.redisUrl is required %s" $hint) }}{{ end }}

@@ -15,13 +15,24 @@ from caasctl.stack.config import REPO_ROOT
 from tests.e2e.chart.conftest import CHART, CRDS, SECRET_KEY, Tools, kinds, values
 
 EXISTING = values("backends.existingSecret=caas-backends")
-CHART_SECRET = values(
-    "backends.mongodbUri=mongodb://user:mongo-pw@mongo:27017/",
+OPERATOR_URI = "mongodb://caas-operator:op-pw@mongo:27017/?authSource=admin"
+API_URI = "mongodb://caas-api:api-pw@mongo:27017/?authSource=admin"
+BACKENDS = {
+    "mongodb.operatorUri": OPERATOR_URI,
+    "mongodb.apiUri": API_URI,
     # helm's --set splits on unescaped commas.
-    "backends.kafkaBootstrapServers=kafka-0:9092\\,kafka-1:9092",
-    "backends.redisUrl=redis://default:redis-pw@redis:6379/0",
-    f"backends.secretKey={SECRET_KEY}",
-)
+    "kafkaBootstrapServers": "kafka-0:9092\\,kafka-1:9092",
+    "redisUrl": "redis://default:redis-pw@redis:6379/0",
+    "secretKey": SECRET_KEY,
+}
+
+
+def _chart_secret(*, without: str = "") -> list[str]:
+    """Values for a chart-created backends Secret, optionally leaving one of them out."""
+    return values(*(f"backends.{k}={v}" for k, v in BACKENDS.items() if k != without))
+
+
+CHART_SECRET = _chart_secret()
 
 
 def _fails(tools: Tools, *args: str) -> str:
@@ -55,6 +66,19 @@ def test_helm_lint_strict_passes(offline: Tools, values_file: Path) -> None:
         (["--set", "api.serviceMonitor.interval=soon"], "at '/api/serviceMonitor/interval'"),
         (["--set", "operator.kafkaReplicationFactor=0"], "at '/operator/kafkaReplicationFactor'"),
         (["--set", "tenantz.enabled=true"], "additional properties 'tenantz' not allowed"),
+        # The shared URI of earlier releases is gone: each application has its own user.
+        (
+            ["--set", "backends.mongodbUri=mongodb://m/"],
+            "at '/backends': additional properties 'mongodbUri' not allowed",
+        ),
+        (
+            ["--set", "backends.mongodb.operatorURI=mongodb://m/"],
+            "at '/backends/mongodb': additional properties 'operatorURI' not allowed",
+        ),
+        (
+            ["--set", "backends.mongodb.apiUri=7"],
+            "at '/backends/mongodb/apiUri': got number, want string",
+        ),
     ],
     ids=lambda v: v[1] if isinstance(v, list) else None,
 )
@@ -82,7 +106,16 @@ def test_short_secret_key_refused_outside_development(offline: Tools) -> None:
 @pytest.mark.parametrize(
     ("key", "uri", "message"),
     [
-        ("mongodbUri", "postgres://admin:hunter2-secret@db/", "must start with mongodb://"),
+        (
+            "mongodb.operatorUri",
+            "postgres://admin:hunter2-secret@db/",
+            "backends.mongodb.operatorUri must start with mongodb://",
+        ),
+        (
+            "mongodb.apiUri",
+            "mysql://admin:hunter2-secret@db/",
+            "backends.mongodb.apiUri must start with mongodb://",
+        ),
         ("redisUrl", "http://admin:hunter2-secret@redis/", "must start with redis://"),
     ],
 )
@@ -94,38 +127,102 @@ def test_bad_uris_refused_without_echoing_credentials(
     assert "hunter2" not in stderr
 
 
+def _secret_refs(spec: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """env var -> the Secret key it reads, of a pod's only container."""
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in spec["containers"][0]["env"]
+        if "valueFrom" in e
+    }
+
+
 def test_chart_created_secret_feeds_both_apps_and_only_the_api_gets_the_key(
     offline: Tools,
 ) -> None:
     objects = offline.template(*CHART_SECRET)
     (secret,) = kinds(objects)["Secret"]
-    assert set(secret["stringData"]) == {
-        "MONGODB_URI",
-        "KAFKA_BOOTSTRAP_SERVERS",
-        "REDIS_URL",
-        "CAAS_SECRET_KEY",
+    assert secret["stringData"] == {
+        "OPERATOR_MONGODB_URI": OPERATOR_URI,
+        "API_MONGODB_URI": API_URI,
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka-0:9092,kafka-1:9092",
+        "REDIS_URL": "redis://default:redis-pw@redis:6379/0",
+        "CAAS_SECRET_KEY": SECRET_KEY,
     }
-    for name, spec in _pod_specs(objects).items():
-        env = {e["name"]: e for e in spec["containers"][0]["env"]}
-        for var in ("MONGODB_URI", "KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
-            assert env[var]["valueFrom"]["secretKeyRef"] == {
-                "name": "r-caas-platform-backends",
-                "key": var,
-            }
+    own_mongodb_key = {
+        "r-caas-platform-operator": "OPERATOR_MONGODB_URI",
+        "r-caas-platform-api": "API_MONGODB_URI",
+    }
+    specs = _pod_specs(objects)
+    assert set(specs) == set(own_mongodb_key)
+    for name, spec in specs.items():
+        refs = _secret_refs(spec)
+        # Each application reads MONGODB_URI from its own key: its own least-privilege user,
+        # and never the other's URI under any name.
+        assert refs["MONGODB_URI"] == {
+            "name": "r-caas-platform-backends",
+            "key": own_mongodb_key[name],
+        }
+        keys = {ref["key"] for ref in refs.values()}
+        assert keys.isdisjoint(set(own_mongodb_key.values()) - {own_mongodb_key[name]})
+        for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
+            assert refs[var] == {"name": "r-caas-platform-backends", "key": var}
         # Least privilege for data too: the operator never sees the control plane's secret.
-        assert ("CAAS_SECRET_KEY" in env) == name.endswith("-api")
+        assert ("CAAS_SECRET_KEY" in refs) == name.endswith("-api")
+
+
+@pytest.mark.parametrize(
+    ("missing", "component"),
+    [("operatorUri", "the operator"), ("apiUri", "the control plane")],
+)
+def test_each_application_needs_its_own_mongodb_uri(
+    offline: Tools, missing: str, component: str
+) -> None:
+    stderr = _fails(offline, *_chart_secret(without=f"mongodb.{missing}"))
+    assert f"backends.mongodb.{missing} is required: {component} connects" in stderr
+    assert "API_MONGODB_URI" in stderr  # the existingSecret alternative names its keys
+    assert "op-pw" not in stderr
+    assert "api-pw" not in stderr
+
+
+@pytest.mark.parametrize(
+    "api_uri",
+    [
+        OPERATOR_URI,  # the very same connection string
+        "mongodb://caas-operator:op-pw@mongo-other:27017/?authSource=admin",  # same user
+        "mongodb+srv://caas-operator@cluster.example.net/",  # same user, no password given
+    ],
+)
+def test_the_api_may_not_connect_as_the_operator(offline: Tools, api_uri: str) -> None:
+    stderr = _fails(offline, *CHART_SECRET, "--set", f"backends.mongodb.apiUri={api_uri}")
+    assert "backends.mongodb.apiUri must name a different MongoDB user" in stderr
+    assert "op-pw" not in stderr
+
+
+def test_a_disabled_application_needs_no_mongodb_uri(offline: Tools) -> None:
+    objects = offline.template(
+        *_chart_secret(without="mongodb.apiUri"), *values("api.enabled=false")
+    )
+    (secret,) = kinds(objects)["Secret"]
+    assert "API_MONGODB_URI" not in secret["stringData"]
+    assert secret["stringData"]["OPERATOR_MONGODB_URI"] == OPERATOR_URI
+    objects = offline.template(
+        *_chart_secret(without="mongodb.operatorUri"), *values("operator.enabled=false")
+    )
+    (secret,) = kinds(objects)["Secret"]
+    assert "OPERATOR_MONGODB_URI" not in secret["stringData"]
+    assert set(_pod_specs(objects)) == {"r-caas-platform-api"}
 
 
 def test_existing_secret_is_referenced_and_no_secret_rendered(offline: Tools) -> None:
     objects = offline.template(*EXISTING)
     assert "Secret" not in kinds(objects)
-    for spec in _pod_specs(objects).values():
-        refs = {
-            e["valueFrom"]["secretKeyRef"]["name"]
-            for e in spec["containers"][0]["env"]
-            if "valueFrom" in e
-        }
-        assert refs == {"caas-backends"}
+    specs = _pod_specs(objects)
+    for spec in specs.values():
+        assert {ref["name"] for ref in _secret_refs(spec).values()} == {"caas-backends"}
+    assert _secret_refs(specs["r-caas-platform-operator"])["MONGODB_URI"]["key"] == (
+        "OPERATOR_MONGODB_URI"
+    )
+    assert _secret_refs(specs["r-caas-platform-api"])["MONGODB_URI"]["key"] == "API_MONGODB_URI"
 
 
 def test_workloads_are_hardened_with_probes_and_resources(offline: Tools) -> None:
@@ -319,11 +416,12 @@ def test_install_yaml_is_the_default_chart_with_a_secret_reference(offline: Tool
     assert set(_crd_sources()) == {
         c["metadata"]["name"] for c in grouped["CustomResourceDefinition"]
     }
-    for spec in _pod_specs(docs).values():
-        refs = {
-            e["valueFrom"]["secretKeyRef"]["name"]
-            for e in spec["containers"][0]["env"]
-            if "valueFrom" in e
-        }
-        assert refs == {"caas-platform-backends"}
+    specs = _pod_specs(docs)
+    for spec in specs.values():
+        assert {ref["name"] for ref in _secret_refs(spec).values()} == {"caas-platform-backends"}
+    mongodb_keys = {name: _secret_refs(spec)["MONGODB_URI"]["key"] for name, spec in specs.items()}
+    assert mongodb_keys == {
+        "caas-platform-operator": "OPERATOR_MONGODB_URI",
+        "caas-platform-api": "API_MONGODB_URI",
+    }
     assert all(d["metadata"].get("namespace", "caas-system") == "caas-system" for d in docs)
