@@ -1,0 +1,216 @@
+"""Every hot-path query of the stores is served by an index: `explain` on the stack's server.
+
+The databases are built from the declarations alone — the platform's collections
+(`caas_core.domain.collections`), the API's own indexes (`caas_control_plane.runtime._INDEXES`),
+the webhook store's, and a tenant's collections — in scratch databases, so an index that only an
+older deployment left behind cannot make a query look served. Each query's winning plan must
+reach the documents through an index (IXSCAN, EXPRESS_IXSCAN, IDHACK, COUNT_SCAN…), never by a
+collection scan.
+
+To cover a new query: add a `Q(...)` to `QUERIES` with the filter (and sort) the store sends.
+Left out on purpose, because they read or change a whole collection or tenant by design and run
+off the request path: the signing-key ring and the ownership registry read in full, a tenant's
+sessions all revoked at once, the outbox backlog count, and the retention sweeps.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from caas_control_plane.runtime import _INDEXES as API_INDEXES
+from caas_core.adapters import mongo
+from caas_core.adapters.webhook_store import WebhookStore
+from caas_core.domain.collections import PLATFORM_COLLECTIONS, TENANT_COLLECTIONS
+from tests.conftest import Stack
+
+Document = dict[str, Any]
+NOW = datetime.now(UTC)
+EPOCH_NOW = int(NOW.timestamp())
+PLATFORM = "platform"
+TENANT = "tenant"
+
+# Stages that reach documents through an index (mongod's names; secantusd-rs reports the same).
+INDEXED_STAGES = frozenset(
+    {
+        "IXSCAN", "EXPRESS_IXSCAN", "EXPRESS_CLUSTERED_IXSCAN", "IDHACK", "EXPRESS_IDHACK",
+        "EXPRESS_UPDATE", "EXPRESS_DELETE", "COUNT_SCAN", "DISTINCT_SCAN",
+    }
+)  # fmt: skip
+SCAN_STAGES = frozenset({"COLLSCAN", "CLUSTERED_COLLSCAN"})
+
+
+@dataclass(frozen=True)
+class Q:
+    """One query a store sends: where, the filter, and how its results are ordered."""
+
+    store: str  # who sends it (file: method), for the failure message
+    database: str  # PLATFORM or TENANT
+    collection: str
+    filter: Mapping[str, Any]
+    sort: Mapping[str, int] = field(default_factory=dict)
+    # A known gap: the reason; the test then expects the scan (strict xfail) until it is fixed.
+    known_scan: str | None = None
+
+
+QUERIES: tuple[Q, ...] = (
+    # --- API keys (caas_core/adapters/api_key_store.py), checked on every uncached request ----
+    Q("api_key_store: get / authenticate", PLATFORM, "api_keys", {"_id": "k"}),
+    Q("api_key_store: get for a tenant", PLATFORM, "api_keys", {"_id": "k", "tenant": "t"}),
+    Q("api_key_records: by key hash", PLATFORM, "api_keys", {"keyHash": "h"}),
+    Q("api_key_store: list_for_tenant", PLATFORM, "api_keys", {"tenant": "t"}, {"createdAt": 1}),
+    Q("api_key_store: find_by_source", PLATFORM, "api_keys", {"source.uid": "u"}, {"createdAt": 1}),
+    Q("api_key_store: revoke_tenant", PLATFORM, "api_keys", {"tenant": "t", "revokedAt": None}),
+    # --- refresh families and rotations (control_plane stores/refresh_tokens.py) ---------------
+    Q("refresh_tokens: get", PLATFORM, "refresh_families", {"_id": "f"}),
+    Q(
+        "refresh_tokens: apply_rotation",
+        PLATFORM,
+        "refresh_families",
+        {"_id": "f", "currentHash": "h", "state": "active"},
+    ),
+    Q(
+        "refresh_tokens: revoke / extend",
+        PLATFORM,
+        "refresh_families",
+        {"_id": "f", "state": "active"},
+    ),
+    Q(
+        "refresh_tokens: revoke_user",
+        PLATFORM,
+        "refresh_families",
+        {"tenant": "t", "user": "u", "state": "active"},
+    ),
+    Q(
+        "refresh_tokens: revoke_session",
+        PLATFORM,
+        "refresh_families",
+        {"tenant": "t", "session": "s", "state": "active"},
+    ),
+    Q(
+        "refresh_tokens: count_active",
+        PLATFORM,
+        "refresh_families",
+        {"tenant": "t", "state": "active", "expiresAt": {"$gt": NOW}},
+    ),
+    Q(
+        "refresh_tokens: revoke_tenant",
+        PLATFORM,
+        "refresh_families",
+        {"tenant": "t", "state": "active"},
+    ),
+    Q("refresh_tokens: rotation / claim_rotation", PLATFORM, "refresh_rotations", {"_id": "h"}),
+    # --- sessions, in each tenant's database (control_plane stores/sessions.py) --------------
+    Q("sessions: get / extend / touch", TENANT, "sessions", {"_id": "s"}),
+    Q(
+        "sessions: list_for_user / revoke_user",
+        TENANT,
+        "sessions",
+        {"user_id": "u", "revoked_at": None},
+    ),
+    Q("sessions: revoke", TENANT, "sessions", {"_id": {"$in": ["a", "b"]}, "revoked_at": None}),
+    # --- revocations (caas_core/adapters/revocation_store.py) ------------------------------------
+    Q("revocation_store: active", PLATFORM, "revoked_tokens", {"expiresAt": {"$gte": EPOCH_NOW}}),
+    Q("revocation_store: record (in a transaction)", PLATFORM, "revoked_tokens", {"_id": "r"}),
+    # --- outbox (caas_core/adapters/outbox.py) ------------------------------------------------
+    Q("outbox: claim_due (claim)", PLATFORM, "outbox", {"claimUntil": {"$lte": NOW}}),
+    Q(
+        "outbox: claim_due (read the claimed)",
+        PLATFORM,
+        "outbox",
+        {"claim": "token"},
+        {"createdAt": 1},
+        known_scan="no index on outbox.claim (runtime._INDEXES has claimUntil only); "
+        "cheap while the outbox stays near-empty, a scan once a backlog builds up",
+    ),
+    Q("outbox: delivered", PLATFORM, "outbox", {"_id": {"$in": ["a", "b"]}}),
+    Q("outbox: retry / get", PLATFORM, "outbox", {"_id": "m"}),
+    # --- audit journal (caas_core/audit.py) ------------------------------------------------------
+    Q(
+        "security audit log: a tenant's entries by time",
+        PLATFORM,
+        "security_audit_logs",
+        {"tenant": "t", "at": {"$gte": NOW.isoformat()}},
+        {"at": 1},
+    ),
+    # --- MFA (control_plane stores/mfa.py) ----------------------------------------------------
+    Q("mfa: factor get / update", PLATFORM, "mfa_factors", {"_id": "t:u"}),
+    Q("mfa: used code", PLATFORM, "mfa_used_codes", {"_id": "t:u:1"}),
+    # --- tenants, signing keys, webhooks, legal holds, ownership registry -------------------
+    Q("tenants / tenant_profiles: get", PLATFORM, "saas_clients", {"_id": "t"}),
+    Q("signing_keys: retire / delete", PLATFORM, "signing_keys", {"_id": {"$in": [1, 2]}}),
+    Q("webhook_store: get", PLATFORM, "webhook_endpoints", {"_id": "w"}),
+    Q("webhook_store: list_for_tenant", PLATFORM, "webhook_endpoints", {"tenant": "t"}, {"_id": 1}),
+    Q("legal_hold_store: list", PLATFORM, "legal_holds", {"tenant": "t"}, {"createdAt": 1}),
+    Q("operator registry: a tenant's claims", PLATFORM, "tenant_resources", {"tenant": "t"}),
+)
+
+
+def _stages(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every stage of a plan tree (classic `inputStage(s)`, SBE `queryPlan`)."""
+    yield plan
+    for key in ("inputStage", "queryPlan", "outerStage", "innerStage"):
+        child = plan.get(key)
+        if isinstance(child, Mapping):
+            yield from _stages(child)
+    for child in plan.get("inputStages", ()):
+        yield from _stages(child)
+
+
+@dataclass
+class Databases:
+    platform: str
+    tenant: str
+
+
+@pytest.fixture(scope="module")
+async def admin(stack: Stack) -> AsyncIterator[AsyncMongoClient[Document]]:
+    client = mongo.connect(stack.mongodb_uri)
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="module")
+async def databases(admin: AsyncMongoClient[Document]) -> AsyncIterator[Databases]:
+    """Scratch databases holding exactly the declared collections and indexes."""
+    suffix = uuid.uuid4().hex[:8]
+    names = Databases(platform=f"it_plans_platform_{suffix}", tenant=f"it_plans_tenant_{suffix}")
+    platform = admin[names.platform]
+    await mongo.ensure_database(admin, database=names.platform, collections=PLATFORM_COLLECTIONS)
+    await mongo.ensure_database(admin, database=names.tenant, collections=TENANT_COLLECTIONS)
+    for collection, indexes in API_INDEXES.items():  # what the API creates at start
+        await platform[collection].create_indexes(indexes)
+    await WebhookStore(platform).ensure_indexes()
+    for query in QUERIES:  # collections without secondary indexes must exist too (else EOF)
+        db = admin[names.platform if query.database == PLATFORM else names.tenant]
+        if query.collection not in await db.list_collection_names():
+            await db.create_collection(query.collection)
+    yield names
+    await admin.drop_database(names.platform)
+    await admin.drop_database(names.tenant)
+
+
+def _param(query: Q) -> Any:
+    marks = [pytest.mark.xfail(reason=query.known_scan, strict=True)] if query.known_scan else []
+    return pytest.param(query, id=f"{query.collection}: {query.store}", marks=marks)
+
+
+@pytest.mark.parametrize("query", [_param(q) for q in QUERIES])
+async def test_query_is_served_by_an_index(
+    admin: AsyncMongoClient[Document], databases: Databases, query: Q
+) -> None:
+    db = admin[databases.platform if query.database == PLATFORM else databases.tenant]
+    command: Document = {"find": query.collection, "filter": dict(query.filter)}
+    if query.sort:
+        command["sort"] = dict(query.sort)
+    explained = await db.command("explain", command, verbosity="queryPlanner")
+    winning = explained["queryPlanner"]["winningPlan"]
+    stages = [stage.get("stage") for stage in _stages(winning)]
+    assert not SCAN_STAGES.intersection(stages), f"{query.store} scans: {winning}"
+    assert INDEXED_STAGES.intersection(stages), f"{query.store} uses no index: {winning}"
