@@ -44,10 +44,11 @@ function command(database, cmd, acceptedCodes = []) {
   return result;
 }
 
+// mongosh throws when authentication fails; the legacy shell answered 0. Either means no.
 function signedIn(database) {
   try {
-    database.auth(adminUser, passwords[adminUser]);
-    return true;
+    const answer = database.auth(adminUser, passwords[adminUser]);
+    return answer === 1 || Boolean(answer && answer.ok);
   } catch (error) {
     return false;
   }

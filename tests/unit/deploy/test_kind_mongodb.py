@@ -46,6 +46,7 @@ class FakeDb {
   auth(user, pwd) {
     const known = state.users[user];
     if (!known || known.pwd !== pwd) {
+      if (process.env.FAKE_AUTH_ANSWERS) return { ok: 0, code: 18 };
       const error = new Error("Authentication failed.");
       error.code = 18;
       throw error;
@@ -135,7 +136,11 @@ def _node() -> str:
 
 
 def _run(
-    tmp_path: Path, state: dict[str, Any], passwords: dict[str, str]
+    tmp_path: Path,
+    state: dict[str, Any],
+    passwords: dict[str, str],
+    *,
+    auth_answers: bool = False,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     script = tmp_path / "init.js"
     script.write_text(FAKE_MONGOSH + _script(passwords))
@@ -146,7 +151,12 @@ def _run(
         text=True,
         check=False,
         timeout=60,
-        env={"FAKE_STATE": json.dumps(state), "FAKE_OUT": str(out), "PATH": "/usr/bin:/bin"},
+        env={
+            "FAKE_STATE": json.dumps(state),
+            "FAKE_OUT": str(out),
+            "PATH": "/usr/bin:/bin",
+            **({"FAKE_AUTH_ANSWERS": "1"} if auth_answers else {}),
+        },
     )
     recorded: dict[str, Any] = json.loads(out.read_text())
     return result, recorded
@@ -160,11 +170,13 @@ def _sent(recorded: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [call for call in recorded["calls"] if call["name"] == name]
 
 
+@pytest.mark.parametrize("auth_answers", [False, True], ids=["auth-throws", "auth-answers-0"])
 def test_first_run_initiates_the_set_then_makes_the_admin_then_the_platform_users(
-    tmp_path: Path,
+    tmp_path: Path, auth_answers: bool
 ) -> None:
+    """A failed sign-in may throw (mongosh) or answer {ok: 0}: both mean "not yet"."""
     passwords = _passwords()
-    result, recorded = _run(tmp_path, _fresh(), passwords)
+    result, recorded = _run(tmp_path, _fresh(), passwords, auth_answers=auth_answers)
     assert result.returncode == 0, result.stderr
     state, spec = recorded["state"], _platform_users()
     # One replica set of the three members, mongodb-0 preferred as primary.
