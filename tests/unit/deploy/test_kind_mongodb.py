@@ -4,7 +4,8 @@ mongosh script that makes them does the right thing on a first run, on a re-run 
 Docker is not available here, so kind cannot run. Instead, the script runs under node against a
 fake `Mongo` that keeps the state a real server would (replica set initiated or not, the
 localhost exception open until the first user exists, users and roles). The fake answers the
-way mongosh does, and the test checks every command the script sends.
+way mongosh does (a failed command or sign-in throws, with the server's code), and the test
+checks every command the script sends.
 """
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ FAKE_MONGOSH = r"""
 const fs = require("fs");
 const state = JSON.parse(process.env.FAKE_STATE);
 const calls = [];
+// mongosh's runCommand throws a command's error (MongoServerError with code and codeName), as
+// checked with mongosh 2.12 against a server with --auth.
 function fail(code, codeName) {
-  return { ok: 0, code, codeName, errmsg: codeName };
+  const error = new Error(codeName);
+  error.code = code;
+  error.codeName = codeName;
+  throw error;
 }
 class FakeDb {
   constructor(uri, name) {
