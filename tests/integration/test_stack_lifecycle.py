@@ -68,7 +68,7 @@ def test_up_refuses_a_taken_port_and_starts_nothing(isolated: dict[str, str]) ->
 
 def test_a_server_that_fails_to_start_rolls_back_the_others(isolated: dict[str, str]) -> None:
     # Broker and controller on one port: Kafka refuses the configuration after the servers of
-    # the same start-up wave (etcd, Redis, FerretDB) are already running.
+    # the same start-up wave (etcd, Redis, MongoDB) are already running.
     env = {**isolated, "CAAS_STACK_PORT_KAFKA_CONTROLLER": str(ISOLATED_PORTS["KAFKA"])}
     result = caasctl("stack", "up", env=env)
     assert result.returncode == 1

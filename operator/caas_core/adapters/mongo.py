@@ -135,7 +135,7 @@ async def ensure_indexes(
     db: AsyncDatabase[dict[str, Any]], spec: CollectionSpec
 ) -> tuple[list[str], list[str]]:
     """Create the spec's missing indexes only; return (created, drift descriptions)."""
-    # Only the missing ones: FerretDB 1.24 drops the connection when createIndexes names
+    # Only the missing ones: a resync of many tenants issues no no-op index builds.
     # indexes that already exist.
     return await _ensure_indexes(db, spec)
 
@@ -167,7 +167,8 @@ def _matches(index: IndexSpec, live: dict[str, Any]) -> bool:
 
 
 async def users_supported(client: MongoClient, *, database: str) -> bool:
-    """Whether the server manages users (FerretDB without its new auth has no usersInfo)."""
+    """Whether the server manages users (every MongoDB does; a wire-compatible server such as
+    FerretDB v1 without its experimental auth has no usersInfo)."""
     try:
         await client[database].command({"usersInfo": 1})
     except OperationFailure as exc:

@@ -135,8 +135,8 @@ class GroupInserter:
 
     A writer's `insert` returns once its document is stored (durability is unchanged). While one
     batch is being written, the documents that arrive queue up and go together in the next one,
-    so under load N concurrent requests cost one write per collection instead of N (FerretDB
-    serialises writes, ~1-13 ms each, which made per-document inserts the issuance bottleneck).
+    so under load N concurrent requests cost one write per collection instead of N: with durable
+    commits (an fsync each) the batch shares one log flush.
     A duplicate `_id` raises `DuplicateKeyError` to that writer only, as `insert_one` would.
     """
 

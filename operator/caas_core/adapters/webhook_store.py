@@ -47,8 +47,7 @@ class WebhookStore:
 
     async def ensure_indexes(self) -> None:
         """Create the secondary indexes that are missing."""
-        # Only the missing ones: FerretDB 1.24 drops the connection when createIndexes names
-        # several indexes that already exist.
+        # Only the missing ones: a resync issues no no-op index builds.
         existing = await self._endpoints.index_information()
         missing = [i for i in _INDEXES if i.document["name"] not in existing]
         if missing:

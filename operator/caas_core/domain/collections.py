@@ -21,7 +21,8 @@ class CollectionSpec:
     indexes: tuple[IndexSpec, ...] = ()
 
 
-# No TTL or partial indexes: FerretDB lacks them, so expiry is done by explicit sweeps.
+# Tenant data is deleted by RetentionPolicy sweeps (audited, legal holds honoured), not by TTL
+# indexes; the control plane's own expiring records use TTL indexes (caas_control_plane.runtime).
 TENANT_COLLECTIONS: Final = (
     CollectionSpec(
         name="users",

@@ -1,8 +1,8 @@
 """Retention decisions: which topics get which retention.ms, what a sweep deletes, its log.
 
 Pure: the operator gathers the rules, the tenant's topics and the legal holds' exemptions, asks
-this module what to do, and does it. TTL indexes are not used: FerretDB lacks them and they
-cannot honour legal holds.
+this module what to do, and does it. TTL indexes are not used for retention: they cannot honour
+legal holds, and a sweep leaves a log of what it deleted (a TTL deletion leaves none).
 """
 
 from collections.abc import Iterable, Mapping, Sequence

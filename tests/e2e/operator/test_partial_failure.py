@@ -103,6 +103,7 @@ def test_kafka_down_while_mongo_and_redis_succeed_then_converges(
                 ("kafka-topic", f"tenant.{name}.audit"),
                 ("kafka-user", f"tenant-{name}"),
                 ("redis-user", f"tenant-{name}"),
+                ("mongo-user", f"tenant-{name}"),
             ]
         )
 

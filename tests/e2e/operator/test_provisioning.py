@@ -74,7 +74,10 @@ def test_apply_yields_every_backend_object_and_reapply_changes_nothing(
             assert conditions[kind]["status"] == "True", conditions[kind]
             assert conditions[kind]["observedGeneration"] == tenant["metadata"]["generation"]
             assert conditions[kind]["lastTransitionTime"]
-        assert "FerretDB" in conditions["MongoReady"]["message"]  # no per-tenant Mongo user
+        assert (
+            f"user tenant-{name} has readWrite on {database(name)} only"
+            in (conditions["MongoReady"]["message"])
+        )
         status = tenant["status"]
         assert status["namespace"] == f"tenant-{name}"
         assert status["database"] == database(name)
@@ -91,7 +94,8 @@ def test_apply_yields_every_backend_object_and_reapply_changes_nothing(
         assert secret["kafkaSaslMechanism"] == "SCRAM-SHA-512"
         assert secret["kafkaBootstrapServers"] == stack.env["KAFKA_SASL_BOOTSTRAP_SERVERS"]
         assert secret["mongodbDatabase"] == database(name)
-        assert "mongodbPassword" not in secret  # FerretDB: no user management
+        assert secret["mongodbUsername"] == f"tenant-{name}"
+        assert len(secret["mongodbPassword"]) >= 24
 
         # MongoDB: default and extra collections with their named indexes.
         assert backends.collections(name) == {"users", "sessions", "devices", "messages"}
@@ -130,6 +134,7 @@ def test_apply_yields_every_backend_object_and_reapply_changes_nothing(
             ("kafka-topic", f"tenant.{name}.chat"),
             ("kafka-user", f"tenant-{name}"),
             ("redis-user", f"tenant-{name}"),
+            ("mongo-user", f"tenant-{name}"),
         }
 
         # Re-applying the same manifest changes nothing: no write, no event, same backends,

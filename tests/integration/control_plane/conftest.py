@@ -49,8 +49,8 @@ def api_env(stack: Stack, **overrides: str) -> dict[str, str]:
         "CAAS_SECRET_KEY": TEST_SECRET,
         "CAAS_ENV": "production",
         "CAAS_LOG_LEVEL": "warning",
-        # The production default: 100 concurrent refreshes on a loaded machine (FerretDB
-        # serialises their writes) can take longer than a shorter window.
+        # The production default: 100 concurrent refreshes on a loaded 2-core machine can take
+        # longer than a shorter window.
         "CAAS_REFRESH_GRACE_SECONDS": "10",
         "CAAS_REVOCATION_RESYNC_SECONDS": "30",
         "CAAS_OUTBOX_SCAN_SECONDS": "1",

@@ -1,7 +1,7 @@
 """Fixtures: the operator's context on the real stack, and a tenant (Tenant + namespace) per test.
 
 The reconcile functions are called directly (no operator process), against the real
-kube-apiserver, FerretDB and Kafka. Resources are real objects, so Secrets they own are subject
+kube-apiserver, MongoDB and Kafka. Resources are real objects, so Secrets they own are subject
 to the real garbage collector.
 """
 

@@ -131,7 +131,7 @@ async def _mongo_user(run: Run, notes: StepNotes, *, stored: Stored) -> str | St
     if not supported:
         return (
             "no per-tenant MongoDB user: this server has no user management (usersInfo and "
-            "createUser are missing, as on FerretDB), so isolation is by database name only"
+            "createUser are missing), so isolation is by database name only"
         )
     password = run.plan.credentials.mongo
     if password is None or not await stored():
