@@ -1,5 +1,6 @@
 """MongoDB: client factory, idempotent database provisioning, and a ping probe."""
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pymongo.errors import CollectionInvalid, OperationFailure
 from caas_core.adapters.probe import timed_probe
 from caas_core.domain.collections import CollectionSpec, IndexSpec
 from caas_core.domain.health import ProbeResult
+from caas_core.domain.scram import password_matches
 
 logger = logging.getLogger(__name__)
 
@@ -189,12 +191,15 @@ async def ensure_user(
 ) -> UserReport:
     """Make a user of `database` with readWrite on it alone; never touch a user we did not make.
 
-    The password cannot be read back, so it is (re)set only when `set_password` says the
-    credentials Secret holds a new one, or when the user is created.
+    The password is (re)set when `set_password` says the credentials Secret holds a new one,
+    when the user is created, and when the server's SCRAM keys show it was changed by someone
+    else (drift: recomputed from the Secret's password, it cannot be read back).
     """
     db = client[database]
     roles = [{"role": "readWrite", "db": database}]
-    found = await db.command({"usersInfo": {"user": username, "db": database}})
+    found = await db.command(
+        {"usersInfo": {"user": username, "db": database}, "showCredentials": True}
+    )
     users: list[dict[str, Any]] = found.get("users", [])
     if not users:
         await db.command(
@@ -219,7 +224,10 @@ async def ensure_user(
     if live_roles != [("readWrite", database)]:
         update["roles"] = roles
         corrected.append("roles")
-    if set_password:
+    # ~4 ms of PBKDF2 per check: off the event loop, which serves every other tenant meanwhile.
+    if set_password or (
+        await asyncio.to_thread(password_matches, password, user.get("credentials") or {}) is False
+    ):
         update["pwd"] = password
         corrected.append("password")
     if corrected:

@@ -14,6 +14,7 @@ from caas_core.adapters import kafka, mongo, redis
 from caas_core.domain.kafka_acl import diff_acls, principal_of, tenant_acls
 from caas_core.domain.naming import tenant_names
 from caas_core.domain.redis_acl import AclUserSpec, categories_rules
+from caas_core.domain.scram import password_matches
 from caas_core.domain.topics import TopicSpec, topic_config
 from tests.conftest import Stack
 
@@ -143,6 +144,17 @@ async def test_tenant_mongo_user_is_made_corrected_and_never_adopted(stack: Stac
         assert (await ensure("pw-2", set_password=True)).corrected == ("password",)
         assert not await can_write("pw-1")
         assert await can_write("pw-2")
+        # The server's SCRAM keys match the password we set, and no other (checked against the
+        # server's own SCRAM implementation).
+        info = await client[database].command({"usersInfo": user, "showCredentials": True})
+        credentials = info["users"][0]["credentials"]
+        assert password_matches("pw-2", credentials) is True
+        assert password_matches("pw-1", credentials) is False
+        # A password changed behind the operator's back is drift: found and reset.
+        await client[database].command("updateUser", user, pwd="changed-by-hand")
+        assert (await ensure("pw-2", set_password=False)).corrected == ("password",)
+        assert await can_write("pw-2")
+        assert (await ensure("pw-2", set_password=False)).corrected == ()
         assert await mongo.drop_user(client, database=database, username=user)
         assert not await mongo.drop_user(client, database=database, username=user)
         # Someone else's user of that name is never adopted.

@@ -169,6 +169,13 @@ async def _mongo_user(run: Run, notes: StepNotes, *, stored: Stored) -> str | St
             found="roles changed; restored",
             action=f"set roles of MongoDB user {user}",
         )
+    if "password" in report.corrected and not decision.set_password:
+        notes.change(
+            DriftBackend.MONGODB,
+            f"user {user}",
+            found="password changed outside the operator; reset to the credentials Secret's",
+            action=f"reset the password of MongoDB user {user}",
+        )
     if decision.record_hash:
         await context.registry.set_credential_hash(kind, user, decision.wanted_hash)
     return f"user {user} has readWrite on {names.database} only"
