@@ -126,18 +126,23 @@ class BodyGuardMiddleware:
         if not body:
             return None  # an operation without a body, or a required one missing: the app says
         media = media_type(scope)
-        if media is not None and _is_json(media):
-            reason = json_shape_problem(
-                body, max_depth=self.max_depth, max_members=self.max_members
-            )
-            return None if reason is None else (422, reason)
-        if media == FORM and scope.get("path") in self.form_paths:
-            reason = form_shape_problem(body, max_members=self.max_members)
+        is_form = media == FORM and scope.get("path") in self.form_paths
+        if media is not None and (_is_json(media) or is_form):
+            reason = self._shape_problem(body, form=is_form)
             return None if reason is None else (422, reason)
         readable = f"{JSON} or {FORM}" if scope.get("path") in self.form_paths else JSON
         if media is None:
             return 415, f"a request body needs a Content-Type: {readable}"
         return 415, f"this operation reads {readable}, not {media[:100]}"
+
+    def _shape_problem(self, body: bytes, *, form: bool) -> str | None:
+        try:
+            body.decode("utf-8")  # RFC 8259 §8.1; form data is read as UTF-8 too
+        except UnicodeDecodeError:
+            return "the body is not UTF-8"
+        if form:
+            return form_shape_problem(body, max_members=self.max_members)
+        return json_shape_problem(body, max_depth=self.max_depth, max_members=self.max_members)
 
     async def _read(self, receive: Receive) -> tuple[bytes, bool]:
         """The whole body if it is within the limit; else what was read and False."""

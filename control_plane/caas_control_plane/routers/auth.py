@@ -287,7 +287,8 @@ def _caller(api_key: Any, principal: Principal | None) -> Caller:
 @router.post(
     "/revoke",
     status_code=200,
-    responses=_ERRORS,
+    response_class=Response,
+    responses={**_ERRORS, 200: {"description": "Revoked, or nothing to revoke (RFC 7009 §2.2)"}},
     openapi_extra=_FORM_BODY,
     summary="RFC 7009 token revocation (X-API-Key, or the user's own Bearer token)",
 )

@@ -44,6 +44,32 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_H
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=_HUMAN)]
 Text = Annotated[str, StringConstraints(max_length=256, pattern=_HUMAN)]
 
+
+def json_integer(value: Any) -> Any:
+    """Use as `Annotated[int, Field(ge=…), BeforeValidator(json_integer)]` (constraints first,
+    or they are missing from the published schema)."""
+    # JSON Schema's integer: a number without a fractional part (`5` or `5.0`), never a string
+    # or a boolean (pydantic's lax mode would take "5" and true; its strict mode refuses 5.0).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")  # noqa: TRY004 - pydantic wants ValueError
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+def keys_by_pattern(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` for a map with constrained keys: pydantic publishes them as
+    `patternProperties`, which leaves every other key allowed with any value; the server
+    refuses those, so publish `propertyNames` + `additionalProperties` instead."""
+    patterns = schema.pop("patternProperties", None)
+    if isinstance(patterns, dict) and len(patterns) == 1:
+        ((pattern, values),) = patterns.items()
+        schema["propertyNames"] = {**schema.get("propertyNames", {}), "pattern": pattern}
+        schema["additionalProperties"] = values
+
+
 # Every datetime the API accepts carries its offset (`Z` or `+01:00`): a naive one would be read
 # in whatever zone the server happens to run in, so it is refused with a 422 naming the field.
 Instant = AwareDatetime

@@ -5,14 +5,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from caas_control_plane.deps import ClientDep, RuntimeDep, SettingsDep
 from caas_control_plane.problems import ProblemError
+from caas_control_plane.routers.common import problems
 from caas_core.audit import Actor, Outcome
 
 router = APIRouter(prefix="/internal/signing-keys", tags=["internal"])
 _bearer = HTTPBearer(auto_error=False, scheme_name="InternalToken")
+_RESPONSES = problems(_401="Missing or wrong internal token", _503="A backend is unavailable")
 
 
 async def _operator(
@@ -31,7 +33,7 @@ async def _operator(
 class RotateRequest(BaseModel):
     """Rotation options."""
 
-    immediate: bool = Field(
+    immediate: StrictBool = Field(
         default=False,
         description="Sign with the new key at once (key compromise) instead of after the "
         "publish delay; relying parties with a cached JWKS may then briefly fail to verify.",
@@ -56,23 +58,30 @@ class KeysResponse(BaseModel):
     keys: list[KeySummary]
 
 
-@router.get("", response_model=KeysResponse, dependencies=[Depends(_operator)])
+@router.get(
+    "", response_model=KeysResponse, responses=_RESPONSES, dependencies=[Depends(_operator)]
+)
 async def list_keys(runtime: RuntimeDep) -> KeysResponse:
     """Every stored key and its lifecycle state."""
     await runtime.keys.reload()
     return KeysResponse.model_validate({"keys": runtime.keys.describe()})
 
 
-@router.post("/rotate", response_model=KeysResponse, dependencies=[Depends(_operator)])
-async def rotate(body: RotateRequest, runtime: RuntimeDep, client: ClientDep) -> KeysResponse:
-    """Add the next signing key (race-safe across instances)."""
-    result: dict[str, Any] = await runtime.keys.rotate(immediate=body.immediate)
+@router.post(
+    "/rotate", response_model=KeysResponse, responses=_RESPONSES, dependencies=[Depends(_operator)]
+)
+async def rotate(
+    runtime: RuntimeDep, client: ClientDep, body: RotateRequest | None = None
+) -> KeysResponse:
+    """Add the next signing key (race-safe across instances); the body is optional."""
+    immediate = body is not None and body.immediate
+    result: dict[str, Any] = await runtime.keys.rotate(immediate=immediate)
     await runtime.audit.emit(
         client.event(
             "auth.signing_key.rotated",
             outcome=Outcome.SUCCESS,
             actor=Actor(type="system", id="internal-token"),
-            details={"immediate": body.immediate, "rotated": result["rotated"]},
+            details={"immediate": immediate, "rotated": result["rotated"]},
         )
     )
     return KeysResponse.model_validate(result)

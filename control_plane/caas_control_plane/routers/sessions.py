@@ -1,9 +1,10 @@
 """`/v1/sessions`: a user's sessions and devices (Bearer); admin actions (sessions:admin key)."""
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Response
-from pydantic import Field, StrictInt
+from pydantic import BeforeValidator, Field
 
 from caas_control_plane.deps import (
     ClientDep,
@@ -18,6 +19,7 @@ from caas_control_plane.routers.common import (
     CamelModel,
     SessionIdPath,
     UserIdPath,
+    json_integer,
     problems,
 )
 from caas_control_plane.services.errors import InvalidCredentialsError
@@ -68,7 +70,7 @@ class Terminated(CamelModel):
 class ExtendRequest(CamelModel):
     """Push the session's end out (capped at the maximum refresh lifetime from now)."""
 
-    seconds: StrictInt = Field(ge=60, le=90 * 86400)
+    seconds: Annotated[int, Field(ge=60, le=90 * 86400), BeforeValidator(json_integer)]
 
 
 def _public(record: SessionRecord, *, current: str | None = None) -> SessionPublic:

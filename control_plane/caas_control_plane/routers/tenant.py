@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from caas_control_plane.deps import ClientDep, RuntimeDep, TenantReaderKey, TenantWriterKey
@@ -14,6 +14,8 @@ from caas_control_plane.routers.common import (
     MetadataKey,
     Name,
     Text,
+    json_integer,
+    keys_by_pattern,
     problems,
 )
 from caas_control_plane.services.tenants import TenantProfile
@@ -52,12 +54,15 @@ class TenantSettings(CamelModel):
 
     mfa_required: StrictBool = Field(default=False, description="Users must enrol a second factor.")
     allowed_origins: list[Origin] = Field(default_factory=list, max_length=20)
-    session_lifetime_seconds: StrictInt | None = Field(default=None, ge=300, le=90 * 86400)
+    session_lifetime_seconds: (
+        Annotated[int, Field(ge=300, le=90 * 86400), BeforeValidator(json_integer)] | None
+    ) = None
     metadata: dict[MetadataKey, Text] = Field(
         default_factory=dict,
         max_length=20,
         description="Free-form labels. Keys are stored as document field names: letters, "
         "digits, `_` and `-` only (no `.` or `$`).",
+        json_schema_extra=keys_by_pattern,
     )
 
 
