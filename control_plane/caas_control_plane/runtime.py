@@ -62,7 +62,11 @@ _INDEXES: Final = {
         IndexModel([("expiresAt", ASCENDING)], name="expires_at"),
         IndexModel([(REVOCATION_EXPIRE_AT, ASCENDING)], name="expire_at_ttl", expireAfterSeconds=0),
     ],
-    OUTBOX: [IndexModel([("claimUntil", ASCENDING)], name="claim_until")],
+    OUTBOX: [
+        IndexModel([("claimUntil", ASCENDING)], name="claim_until"),
+        # The relay reads back what its claim stamped (claim_due): by token, not a scan.
+        IndexModel([("claim", ASCENDING)], name="claim"),
+    ],
     FAMILIES: [
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),
         IndexModel([("expiresAt", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
