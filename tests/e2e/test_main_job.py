@@ -23,9 +23,15 @@ def test_sample_tenant_is_listed_ready(running_platform: Stack) -> None:
     conditions = {c["type"]: c["status"] for c in tenants[SAMPLE_TENANT]["status"]["conditions"]}
     assert conditions["Ready"] == "True"
     # What a user sees: `kubectl get tenants` prints the printer columns, Ready among them.
-    table = kubectl(running_platform, "get", "tenants").splitlines()
-    row = next(line.split() for line in table if line.startswith(f"{SAMPLE_TENANT} "))
-    assert "True" in row, table
+    header, *rows = kubectl(running_platform, "get", "tenants").splitlines()
+    columns = header.split()
+    row = next(line.split() for line in rows if line.startswith(f"{SAMPLE_TENANT} "))
+    printed = dict(zip(columns, row, strict=False))
+    assert (printed["READY"], printed["SYNCED"], printed["REASON"]) == (
+        "True",
+        "True",
+        "Provisioned",
+    ), header
 
 
 def test_api_is_ready_and_documented(running_platform: Stack) -> None:

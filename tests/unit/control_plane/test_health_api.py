@@ -81,19 +81,26 @@ def test_hanging_and_raising_probes_fail_fast(settings: ApiSettings) -> None:
 
 
 async def test_probes_run_concurrently(settings: ApiSettings) -> None:
-    async def slow() -> ProbeResult:
-        await asyncio.sleep(0.1)
-        return ProbeResult(ok=True, latency_ms=100.0)
+    # Each probe waits until all three are running: run one after another, the first would
+    # wait forever (and fail on the readiness timeout); run together, all three pass at once.
+    together = asyncio.Barrier(3)
 
-    app = create_app(settings, probes={"mongodb": slow, "kafka": slow, "redis": slow})
+    async def rendezvous() -> ProbeResult:
+        await together.wait()
+        return ProbeResult(ok=True, latency_ms=1.0)
+
+    app = create_app(
+        settings, probes={"mongodb": rendezvous, "kafka": rendezvous, "redis": rendezvous}
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         response = await client.get("/internal/ready")
-        elapsed = loop.time() - started
-    assert response.status_code == 200
-    assert elapsed < 0.25
+    assert response.status_code == 200, response.text
+    assert {name: check["status"] for name, check in response.json()["checks"].items()} == {
+        "mongodb": "up",
+        "kafka": "up",
+        "redis": "up",
+    }
 
 
 def test_no_backends_is_not_ready(settings: ApiSettings) -> None:

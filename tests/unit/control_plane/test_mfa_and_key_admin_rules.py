@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from caas_control_plane.auth.signing import build_access_claims
-from caas_control_plane.services.api_key_admin import InvalidScopeError, _check_scopes
+from caas_control_plane.services.api_key_admin import InvalidScopeError, _check_scopes, _covered
 from caas_control_plane.services.context import Principal
 from caas_control_plane.services.errors import InsufficientScopeError
 from caas_control_plane.services.mfa import has_step_up, qr_png
@@ -61,7 +61,10 @@ def _caller(*scopes: str) -> ApiKeyRecord:
     ],
 )
 def test_a_key_may_grant_what_it_holds(held: tuple[str, ...], granted: list[str]) -> None:
-    _check_scopes(_caller(*held), granted)
+    caller = _caller(*held)
+    # Refused grants raise (the next test); an allowed one returns and leaves the caller as is.
+    assert _check_scopes(caller, granted) is None
+    assert all(_covered(caller.scopes, scope) for scope in granted)
 
 
 @pytest.mark.parametrize(
