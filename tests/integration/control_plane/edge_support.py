@@ -36,7 +36,7 @@ class EdgeApi:
             json={"userId": user, "device": {"deviceId": "edge-device"}},
             headers={"X-API-Key": self.api_key},
         )
-        response.raise_for_status()
+        assert response.status_code == 200, response.text
         token: str = response.json()["accessToken"]
         return token
 
@@ -63,7 +63,14 @@ def edge_api(stack: Stack, name: str) -> Iterator[EdgeApi]:
             )
         )
     )
-    instance = start_instance(stack, name, CAAS_INTERNAL_TOKEN=internal_token)
+    # Every case logs in afresh: the per-key limit (its own tests cover it) must not bite. The
+    # fuzzer presents thousands of invalid API keys from 127.0.0.1, and lockouts live in the
+    # shared Redis: a one-second window and lockout keep it from locking out every other test.
+    instance = start_instance(
+        stack, name, CAAS_INTERNAL_TOKEN=internal_token,
+        CAAS_RATE_LIMIT_PER_MINUTE="1000000", CAAS_RATE_LIMIT_BURST="100000",
+        CAAS_FAILURE_WINDOW_SECONDS="1", CAAS_LOCKOUT_SECONDS="1",
+    )  # fmt: skip
     try:
         yield EdgeApi(
             url=instance.url, tenant=tenant, api_key=format_api_key(key),

@@ -1,0 +1,135 @@
+"""Property-based test of every operation of /openapi.json against a real API process:
+no 5xx, every answer (status, media type, body, headers) as documented, requests valid by the
+schema accepted and invalid ones refused, undocumented methods answered 405 with a true Allow.
+
+Schemathesis generates the requests from the published schema (examples, boundary "coverage"
+cases, then random positive and negative data), so the schema and the server are held to each
+other: a constraint published but not enforced, or enforced but not published, fails here.
+Bounded and derandomized: the same cases every run, a few minutes at most on two cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from caas_control_plane.app import create_app
+from caas_control_plane.settings import ApiSettings
+from tests.conftest import Stack
+from tests.integration.control_plane.edge_support import EdgeApi, edge_api
+
+MAX_EXAMPLES = 12  # random examples per operation and mode, on top of examples and boundaries
+_STATE: dict[str, Any] = {}
+
+
+def _described() -> dict[str, Any]:
+    """The description an API process with these settings serves (checked against the real
+    one below): built here, because pytest parametrizes the operations before any fixture runs."""
+    settings = ApiSettings.model_validate(
+        {
+            "MONGODB_URI": "mongodb://127.0.0.1:1/",
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "CAAS_SECRET_KEY": "openapi-description-only-0123456789-abcdefghijklmnop",
+            "CAAS_ENV": "production",
+            "CAAS_INTERNAL_TOKEN": "set: the signing-key routes are described",
+        }
+    )
+    return create_app(settings, probes={}).openapi()
+
+
+DESCRIPTION = _described()
+schema = schemathesis.openapi.from_dict(DESCRIPTION)
+
+
+@pytest.fixture(scope="module")
+def target(stack: Stack) -> Iterator[EdgeApi]:
+    with edge_api(stack, "it-openapi") as api, httpx.Client(timeout=30) as client:
+        _STATE["api"], _STATE["client"] = api, client
+        yield api
+        _STATE.clear()
+
+
+def test_the_process_serves_this_description(target: EdgeApi) -> None:
+    served = httpx.get(f"{target.url}/openapi.json").json()
+    assert served == DESCRIPTION
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[requests.Session]:
+    with requests.Session() as shared:
+        yield shared
+
+
+# Operations after which the cached access token may no longer be valid.
+_ENDS_SESSIONS = frozenset(
+    {"/v1/auth/logout", "/v1/auth/revoke", "/v1/auth/revoke-all", "/v1/sessions"}
+)
+
+
+def credentials(case: Any) -> dict[str, str]:
+    """Valid credentials for a case: the internal token on /internal routes, else the tenant's
+    all-scopes API key and a user access token, logged in again whenever an earlier case may
+    have ended its session. Set when the case is sent, not when it is generated (boundary
+    cases are generated while pytest collects, before any fixture runs)."""
+    api: EdgeApi = _STATE["api"]
+    if case.path.startswith("/internal/"):
+        return {"Authorization": f"Bearer {api.internal_token}"}
+    if "token" not in _STATE:
+        _STATE["token"] = api.login(_STATE["client"])
+    return {"X-API-Key": api.api_key, "Authorization": f"Bearer {_STATE['token']}"}
+
+
+def expires_in_the_past(case: Any) -> bool:
+    """`expiresAt` must lie in the future: JSON Schema cannot say so (the field's description
+    does), so such a schema-valid body is held to its documented 422 instead of a 2xx."""
+    body = case.body
+    if not isinstance(body, dict) or not isinstance(body.get("expiresAt"), str):
+        return False
+    try:
+        expires = datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00"))
+        return expires.tzinfo is not None and expires <= datetime.now(UTC) + timedelta(minutes=1)
+    except (ValueError, OverflowError):
+        return False
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_behaves_as_documented(
+    case: Any, target: EdgeApi, session: requests.Session
+) -> None:
+    # A case testing a missing or wrong credential keeps what was generated for it.
+    negated = case.operation.schema.is_security_param_negated(case)
+    headers = None if negated else credentials(case)
+    excluded = []
+    past = expires_in_the_past(case)
+    if past or case.path == "/v1/auth/refresh":
+        # A refresh token cannot be generated from a schema: a well-formed one that was never
+        # issued is refused with 400 `invalid_grant` (RFC 6749 §5.2), as documented.
+        excluded.append(positive_data_acceptance)
+    response = case.call_and_validate(
+        base_url=target.url, session=session, headers=headers, excluded_checks=excluded
+    )
+    if case.path in _ENDS_SESSIONS or response.status_code == 401:
+        _STATE.pop("token", None)
+    if response.status_code >= 400:
+        assert response.headers["content-type"][0].startswith("application/problem+json")
+        assert len(response.content) < 8192
+    if case.path == "/v1/auth/refresh" and response.status_code == 400:
+        assert response.json()["error"] == "invalid_grant"
+    if past and 200 <= response.status_code < 300:
+        pytest.fail(f"an expiry in the past was accepted: {case.body}")
