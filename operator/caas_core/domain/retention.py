@@ -45,8 +45,9 @@ class Backing:
 BACKINGS: Final[Mapping[DataClass, Backing]] = {
     DataClass.MESSAGES: Backing(collection="messages", topic_suffixes=("messages", "events")),
     DataClass.SESSIONS: Backing(collection="sessions"),
-    # The audit log in Mongo is hash-chained (caas_platform.security_audit_logs): pruning it is
-    # the compliance work's checkpointing, not a sweep. The rule governs the audit topic only.
+    # The audit log in Mongo (caas_platform.security_audit_logs) is pruned by the audit log's
+    # own checkpointing once it is hash-chained (not yet), never by a sweep that would break
+    # verification. The rule governs the audit topic only.
     DataClass.AUDIT: Backing(collection=None, topic_suffixes=("audit",)),
     DataClass.EXPORTS: Backing(collection="exports"),
 }
