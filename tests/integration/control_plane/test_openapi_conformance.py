@@ -26,7 +26,7 @@ from caas_control_plane.settings import ApiSettings
 from tests.conftest import Stack
 from tests.integration.control_plane.edge_support import EdgeApi, edge_api
 
-MAX_EXAMPLES = 12  # random examples per operation and mode, on top of examples and boundaries
+MAX_EXAMPLES = 25  # random examples per operation (both modes), on top of examples and boundaries
 _STATE: dict[str, Any] = {}
 
 
