@@ -16,6 +16,7 @@ from caas_control_plane.services.context import ClientInfo, Principal
 from caas_control_plane.services.rate_limits import API_CALLS, TOKENS_ISSUED, lock_key
 from caas_control_plane.settings import ApiSettings
 from caas_core.domain.api_key_records import ApiKeyRecord
+from caas_core.domain.identifiers import visible
 
 API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(
@@ -58,7 +59,9 @@ async def _runtime(request: Request) -> Runtime:
 async def _client(request: Request) -> ClientInfo:
     return ClientInfo(
         ip=request.client.host if request.client else None,
-        user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+        # Shown to users in their session list: no control or format characters (a tab is
+        # legal in a header value; a header may also carry bytes read as Latin-1 controls).
+        user_agent=visible((request.headers.get("user-agent") or "")[:256]) or None,
         request_id=getattr(request.state, "request_id", None),
     )
 

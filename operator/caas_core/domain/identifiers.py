@@ -75,8 +75,15 @@ _CONTROL_AND_FORMAT_ASTRAL: Final = (
 )
 HUMAN_TEXT_PATTERN: Final = f"^[^{_CONTROL_AND_FORMAT_BMP}{_CONTROL_AND_FORMAT_ASTRAL}]*$"
 _HUMAN_TEXT_RE: Final = re.compile(HUMAN_TEXT_PATTERN)
+_HIDDEN_RE: Final = re.compile(f"[{_CONTROL_AND_FORMAT_BMP}{_CONTROL_AND_FORMAT_ASTRAL}]")
 
 
 def is_human_text(value: str) -> bool:
     """Whether the value holds no control or format character (a human can read what it says)."""
     return _HUMAN_TEXT_RE.fullmatch(value) is not None
+
+
+def visible(value: str) -> str:
+    """The value with every control or format character replaced by U+FFFD, for text the API
+    records but does not validate (a User-Agent header, kept as sent otherwise)."""
+    return _HIDDEN_RE.sub("\ufffd", value)

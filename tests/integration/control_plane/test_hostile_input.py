@@ -298,3 +298,14 @@ def test_validation_problems_never_echo_the_input(conn: Connection) -> None:
     assert_problem(response, 422, names="refreshToken")
     assert str(value) not in response.text
     assert "hunter2-secret" not in response.text
+
+
+def test_a_user_agent_is_recorded_without_hidden_characters(conn: Connection) -> None:
+    login = conn.send(
+        "POST", "/v1/auth/sdk/token", json={"userId": "ua-user"},
+        headers={**conn.key(), "User-Agent": "agent\tnext"},
+    )  # fmt: skip
+    assert login.status_code == 200, login.text
+    bearer = {"Authorization": f"Bearer {login.json()['accessToken']}"}
+    sessions = conn.send("GET", "/v1/sessions", headers=bearer).json()["items"]
+    assert [s["userAgent"] for s in sessions if s["current"]] == ["agent\ufffdnext"]

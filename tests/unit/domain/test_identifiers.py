@@ -45,6 +45,10 @@ def test_hidden_characters_are_not_human_text(text: str) -> None:
     assert not ids.is_human_text(text)
 
 
+def test_visible_replaces_hidden_characters_only() -> None:
+    assert ids.visible("curl/8.0\tx\u202ey 😀") == "curl/8.0\ufffdx\ufffdy 😀"
+
+
 def test_the_pattern_uses_only_escapes_every_engine_reads() -> None:
     # Rust's regex crate and Python's re read \uXXXX and \UXXXXXXXX; no \p{..} classes.
     assert "\\p{" not in ids.HUMAN_TEXT_PATTERN
