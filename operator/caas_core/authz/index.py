@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from caas_core.authz.conditions import Env, compile_clauses
+from caas_core.authz.entities import Entity
 from caas_core.authz.policy import (
     And,
     Binary,
@@ -213,3 +214,13 @@ def _flatten(
     for by_principal in filed.values():
         for policies in by_principal.values():
             yield from policies
+
+
+def action_entities(*, tenant: str, actions: Mapping[str, Iterable[str]]) -> list[Entity]:
+    """The declared actions as entities (`Action::"name"` in its groups), for conditions on them."""
+    return [
+        Entity(
+            uid=Uid(tenant, "Action", name), parents=tuple(Uid(tenant, "Action", g) for g in groups)
+        )
+        for name, groups in actions.items()
+    ]
