@@ -210,3 +210,17 @@ def test_large_trees_prove_inclusion_and_consistency(size: int, data: st.DataObj
             new_root=root,
             proof=_flip(consistency, at, bit),
         )
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.integers(0, 600), count=st.integers(0, 1500))
+def test_extend_equals_appending_one_by_one(start: int, count: int) -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(start + count)]
+    one, bulk = merkle.Frontier(), merkle.Frontier()
+    for leaf in leaves:
+        one.append(leaf)
+    bulk.extend(leaves[:start])
+    bulk.extend(leaves[start:])
+    assert bulk.size == one.size
+    assert bulk.hashes == one.hashes
+    assert bulk.root() == one.root()
