@@ -173,6 +173,29 @@ def bare_server(*, floor: bool = False) -> Iterator[str]:
         yield url
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid() -> int:
+    """The server process this benchmark started last (its newest child; taskset execs into
+    the server, so the child is the server itself)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == os.getpid():
+                children.append(int(entry.name))
+    if not children:
+        raise RuntimeError("no server process found")
+    return max(children)
+
+
 @dataclass(frozen=True)
 class WrkResult:
     """What wrk measured."""

@@ -29,7 +29,16 @@ from pymongo import AsyncMongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from auth_common import api_server, bare_server, seeded_key, stack_env, table, wrk
+from auth_common import (
+    api_server,
+    bare_server,
+    cpu_seconds,
+    seeded_key,
+    server_pid,
+    stack_env,
+    table,
+    wrk,
+)
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
@@ -103,15 +112,29 @@ async def _storage_ceiling(seconds: float) -> float:
         await mongo.close()
 
 
+def _with_cpu(pid: int, run: Any) -> tuple[Any, float]:
+    """Run `run()` (one wrk measurement); also return the server's CPU ms per request."""
+    before = cpu_seconds(pid)
+    started = time.monotonic()
+    result = run()
+    used = cpu_seconds(pid) - before
+    requests = result.requests_per_second * (time.monotonic() - started)
+    return result, used / requests * 1e3
+
+
 def main() -> None:
     """Measure the bare baseline and the floor, then issuance, then the storage ceiling."""
     body = {"userId": "bench-user", "device": {"deviceId": "d1", "platform": "ios"}}
     with bare_server(floor=True) as url:
         wrk(f"{url}/bare", method="POST", body=body, seconds=2, connections=CONNECTIONS)
-        bare = wrk(f"{url}/bare", method="POST", body=body, seconds=SECONDS,
-                   connections=CONNECTIONS)  # fmt: skip
-        floor = wrk(f"{url}/floor", method="POST", body=body, seconds=SECONDS,
-                    connections=CONNECTIONS)  # fmt: skip
+        pid = server_pid()
+
+        def drive(path: str) -> Any:
+            return wrk(f"{url}{path}", method="POST", body=body, seconds=SECONDS,
+                       connections=CONNECTIONS)  # fmt: skip
+
+        bare, bare_cpu = _with_cpu(pid, lambda: drive("/bare"))
+        floor, floor_cpu = _with_cpu(pid, lambda: drive("/floor"))
     with (
         seeded_key() as key,
         api_server(
@@ -123,8 +146,9 @@ def main() -> None:
         target = f"{url}/v1/auth/sdk/token"
         headers = {"X-API-Key": key.api_key}
         wrk(target, method="POST", body=body, headers=headers, seconds=2, connections=CONNECTIONS)
-        issue = wrk(target, method="POST", body=body, headers=headers, seconds=SECONDS,
-                    connections=CONNECTIONS)  # fmt: skip
+        issue, issue_cpu = _with_cpu(server_pid(), lambda: wrk(
+            target, method="POST", body=body, headers=headers, seconds=SECONDS,
+            connections=CONNECTIONS))  # fmt: skip
     ceiling = asyncio.run(_storage_ceiling(SECONDS))
     if issue.non_2xx or bare.non_2xx or floor.non_2xx:
         sys.exit(f"non-2xx: issuance {issue.non_2xx}, bare {bare.non_2xx}, floor {floor.non_2xx}")
@@ -140,6 +164,11 @@ def main() -> None:
             ("issuance / bare (target >= 0.5)",
              f"{issue.requests_per_second / bare.requests_per_second:.2f}"),
             ("issuance / storage ceiling", f"{issue.requests_per_second / ceiling:.2f}"),
+            ("issuance / lower of floor and ceiling (target >= 0.8)",
+             f"{issue.requests_per_second / min(floor.requests_per_second, ceiling):.2f}"),
+            ("server CPU per request, bare / floor / issuance (ms)",
+             f"{bare_cpu:.2f} / {floor_cpu:.2f} / {issue_cpu:.2f}"),
+            ("load average", " ".join(f"{x:.1f}" for x in os.getloadavg())),
         ]
     )  # fmt: skip
 
