@@ -147,7 +147,7 @@ def test_every_tampering_is_caught_at_the_tampered_line(
     if not kinds:  # nothing to tamper with in a one-entry log: it must verify
         assert report.ok
         return
-    assert report.problem is not None
+    assert report.problem is not None, [line[:160] for line in lines]
     assert report.problem.line in at, (report.problem, at)
     assert report.problem.kind in kinds, (report.problem, kinds)
 
