@@ -1,4 +1,5 @@
-"""Command line: `caasctl up|down` (the platform) and `caasctl stack ...` (its servers)."""
+"""Command line: `caasctl up|down` (the platform), `caasctl stack ...` (its servers) and
+`caasctl audit verify` (an audit export, offline)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from caasctl import platform
+from caasctl import audit, platform
 from caasctl.stack import lifecycle
 from caasctl.stack.components import COMPONENTS
 from caasctl.stack.config import StackConfig
@@ -70,12 +72,23 @@ def _parser() -> argparse.ArgumentParser:
     logs = actions.add_parser("logs", help="list log files, or show one server's log")
     logs.add_argument("component", nargs="?")
     logs.add_argument("-f", "--follow", action="store_true")
+    audit_cmd = commands.add_parser("audit", help="the tamper-evident audit log")
+    audit_actions = audit_cmd.add_subparsers(dest="action", required=True)
+    check = audit_actions.add_parser(
+        "verify", help="verify an NDJSON export with the published key (exit 1: first problem)"
+    )
+    check.add_argument("export", type=Path)
+    check.add_argument("--key", required=True, help="verifier key: name+keyid+base64(0x01||key)")
+    check.add_argument("--log", help="the log the export must be (e.g. tenant:acme)")
+    check.add_argument("--fast", action="store_true", help="hashes and links only (not strict)")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 (an exit per command)
     """Entry point of the `caasctl` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "audit":
+        return audit.verify(export=args.export, key=args.key, log=args.log, fast=args.fast)
     conf = StackConfig.from_env()
     try:
         match args.command:

@@ -126,7 +126,7 @@ class VerifierKey:
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
         """Read a verifier key, checking its id against its name and key."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)  # base64 may hold "+", names and ids never do
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise CheckpointError("a verifier key is name+hex(key id)+base64(0x01 || key)")
         raw = _b64decode(parts[2])
