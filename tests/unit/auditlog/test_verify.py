@@ -71,7 +71,8 @@ def _mutate(line: bytes, field: str, salt: int) -> bytes:
                 (value[: salt % 64], value[salt % 64 + 1 :])
             )
         elif name == "at":
-            holder[name] = value.replace(value[17:19], f"{(int(value[17:19]) + 1 + salt) % 60:02d}")
+            second = (int(value[17:19]) + 1 + salt % 59) % 60  # always another second
+            holder[name] = f"{value[:17]}{second:02d}{value[19:]}"
         else:
             holder[name] = value + chr(0x61 + salt % 26)
 
@@ -147,7 +148,7 @@ def test_every_tampering_is_caught_at_the_tampered_line(
     if not kinds:  # nothing to tamper with in a one-entry log: it must verify
         assert report.ok
         return
-    assert report.problem is not None, [line[:160] for line in lines]
+    assert report.problem is not None, lines
     assert report.problem.line in at, (report.problem, at)
     assert report.problem.kind in kinds, (report.problem, kinds)
 
