@@ -64,6 +64,7 @@ class CompiledPolicySet:
     any_action: dict[Hashable, dict[Hashable, tuple[CompiledPolicy, ...]]]
     policies: Mapping[str, Policy]
     action_parents: Mapping[str, frozenset[str]]
+    actions: Mapping[str, tuple[str, ...]]
 
     def __len__(self) -> int:
         return len(self.policies)
@@ -165,6 +166,7 @@ def compile_policy_set(
         any_action=any_action,
         policies=by_id,
         action_parents=closure,
+        actions={name: tuple(groups) for name, groups in actions.items()},
     )
 
 
