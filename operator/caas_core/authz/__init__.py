@@ -2,4 +2,12 @@
 
 Nothing here does I/O: stores, caches, HTTP and the decision log build on it from outside, so the
 engine is tested exhaustively without servers and measured without noise.
+
+- `engine`: `TenantPolicies` → `build` → `Authorizer` (authorize, batch, explain, what-if);
+  `decision_key` and `log_record` for the decision cache and the audit writer.
+- `schema` / `parse`: a tenant's schema and policies from JSON, refused at exact pointers.
+- `policy`, `rbac`, `entities`: the model (policies, templates, roles, assignments, grants,
+  entity hierarchy); `index`, `conditions`, `evaluate`: compile once, decide fast.
+- `platform`: the control plane's API-key scopes as built-in roles (`scope_allows`).
+- `cedar`: export to Cedar text and entities JSON (the differential tests' bridge).
 """

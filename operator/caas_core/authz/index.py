@@ -16,6 +16,8 @@ from typing import Final
 from caas_core.authz.conditions import Env, compile_clauses
 from caas_core.authz.entities import Entity
 from caas_core.authz.policy import (
+    PRINCIPAL_SLOT,
+    RESOURCE_SLOT,
     And,
     Binary,
     EntityScope,
@@ -149,6 +151,8 @@ def compile_policy_set(
         if len(by_id) >= max_policies:
             raise PolicySetError(f"a policy set holds at most {max_policies} policies")
         for uid in policy_uids(policy):
+            if uid in (PRINCIPAL_SLOT, RESOURCE_SLOT):
+                raise PolicySetError(f"policy {policy.id!r} has an unlinked template slot {uid}")
             if uid.tenant != tenant:
                 raise PolicySetError(f"policy {policy.id!r} names {uid} of another tenant")
         by_id[policy.id] = policy

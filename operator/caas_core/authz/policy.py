@@ -166,3 +166,53 @@ class Policy:
     action: ActionScope = ANY_ACTION
     resource: EntityScope = ANY
     conditions: tuple[Clause, ...] = ()
+
+
+# --- Templates: policies with a principal and/or resource slot, linked to concrete entities ----
+
+PRINCIPAL_SLOT = Uid("", "?principal", "")
+RESOURCE_SLOT = Uid("", "?resource", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A policy whose principal and/or resource scope entity is a slot (`?principal`,
+    `?resource`), like Cedar's templates: one shape, linked many times (e.g. "viewer of X")."""
+
+    id: str
+    body: Policy
+
+    def slots(self) -> frozenset[str]:
+        """Which slots the template has."""
+        found = set()
+        if self.body.principal.entity == PRINCIPAL_SLOT:
+            found.add("principal")
+        if self.body.resource.entity == RESOURCE_SLOT:
+            found.add("resource")
+        return frozenset(found)
+
+
+def link(
+    template: Template, *, link_id: str, principal: Uid | None = None, resource: Uid | None = None
+) -> Policy:
+    """A concrete policy from `template`: every slot filled, no other value accepted."""
+    given = {name for name, value in (("principal", principal), ("resource", resource)) if value}
+    if given != template.slots():
+        raise ValueError(
+            f"template {template.id!r} has slots {sorted(template.slots())}, given {sorted(given)}"
+        )
+    body = template.body
+
+    def fill(scope: EntityScope, value: Uid | None) -> EntityScope:
+        if value is None:
+            return scope
+        return EntityScope(op=scope.op, entity=value, type=scope.type)
+
+    return Policy(
+        id=link_id,
+        effect=body.effect,
+        principal=fill(body.principal, principal),
+        action=body.action,
+        resource=fill(body.resource, resource),
+        conditions=body.conditions,
+    )
