@@ -66,6 +66,7 @@ def edge_api(stack: Stack, name: str) -> Iterator[EdgeApi]:
     # Every case logs in afresh: the per-key limit (its own tests cover it) must not bite. The
     # fuzzer presents thousands of invalid API keys from 127.0.0.1, and lockouts live in the
     # shared Redis: a one-second window and lockout keep it from locking out every other test.
+    started = datetime.now(UTC)
     instance = start_instance(
         stack, name, CAAS_INTERNAL_TOKEN=internal_token,
         CAAS_RATE_LIMIT_PER_MINUTE="1000000", CAAS_RATE_LIMIT_BURST="100000",
@@ -83,5 +84,10 @@ def edge_api(stack: Stack, name: str) -> Iterator[EdgeApi]:
         platform["revoked_tokens"].delete_many({"tenant": tenant})
         platform["saas_clients"].delete_many({"_id": tenant})
         platform["mfa_factors"].delete_many({"tenant": tenant})
+        # Signing keys rotated in (not immediately) during the run have signed nothing: drop
+        # them from the shared store. Keys that did sign stay until their lifecycle prunes them.
+        platform["signing_keys"].delete_many(
+            {"createdAt": {"$gte": started}, "activatesAt": {"$gt": datetime.now(UTC)}}
+        )
         mongo.drop_database(database_name(tenant))
         mongo.close()
