@@ -17,7 +17,7 @@ ids stay in the entry: they are opaque pseudonymous ids whose mapping to a perso
 user store, where erasure removes it.
 
 Canonical encoding (the bytes the leaf hash covers): compact JSON, UTF-8, with the fields in the
-fixed order of format version 1 (the order of `_FIELDS` below), every field always present (null
+fixed order of format version 1 (the order of `FIELDS`), every field always present (null
 when absent), strings escaped as RFC 8785 (JCS) does (only `"`, `\\` and control characters;
 lowercase `\\u00xx`), integers only, and time as `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC. Why not
 JCS's sorted keys: the schema is fixed and versioned, so its own order is just as deterministic,
@@ -44,10 +44,10 @@ GENESIS: Final = "0" * 64  # prev of entry 0
 SALT_SIZE: Final = 32
 MAX_INT: Final = 2**53 - 1  # I-JSON: every JSON reader represents these exactly
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+HEX64_PATTERN = re.compile(r"[0-9a-f]{64}")
+TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 _dumps_str = json.JSONEncoder(ensure_ascii=False).encode  # JCS string escaping for str values
-_FIELDS: Final = (
+FIELDS: Final = (
     "v",
     "prev",
     "seq",
@@ -79,7 +79,7 @@ def format_time(at: datetime) -> str:
 
 def parse_time(text: str) -> datetime:
     """The inverse of `format_time` (only the canonical form is accepted)."""
-    if not _TIME.fullmatch(text):
+    if not TIME_PATTERN.fullmatch(text):
         raise ValueError(f"not a canonical audit time: {text!r}")
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
@@ -149,9 +149,9 @@ class Entry:
     def __post_init__(self) -> None:
         if not 0 <= self.seq <= MAX_INT:
             raise ValueError(f"seq {self.seq} is out of range")
-        if not _HEX64.fullmatch(self.prev) or (self.seq == 0) != (self.prev == GENESIS):
+        if not HEX64_PATTERN.fullmatch(self.prev) or (self.seq == 0) != (self.prev == GENESIS):
             raise ValueError("prev is the previous entry's hex leaf hash (GENESIS for seq 0)")
-        if self.pd is not None and not _HEX64.fullmatch(self.pd):
+        if self.pd is not None and not HEX64_PATTERN.fullmatch(self.pd):
             raise ValueError("pd is a hex SHA-256")
         if not self.log or not self.id or not self.action or not self.outcome:
             raise ValueError("log, id, action and outcome are required")
@@ -195,8 +195,8 @@ class Entry:
 
     @classmethod
     def _from_json(cls, raw: Any) -> Entry:
-        if not isinstance(raw, dict) or tuple(raw) != _FIELDS:
-            raise ValueError(f"fields must be {', '.join(_FIELDS)} in that order")
+        if not isinstance(raw, dict) or tuple(raw) != FIELDS:
+            raise ValueError(f"fields must be {', '.join(FIELDS)} in that order")
         if raw["v"] != FORMAT_VERSION or isinstance(raw["v"], bool):
             raise ValueError(f"unknown format version {raw['v']!r}")
         actor, target = raw["actor"], raw["target"]

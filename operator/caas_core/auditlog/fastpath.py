@@ -5,8 +5,8 @@ per-entry Python work must stay a small fraction of a hash. This module checks a
 lines with C-level `map` pipelines over the fixed layout of export.py: each line's own hash, its
 `prev` against the line before, its `seq` and `log` against what the log expects. It answers only
 "all good" (the leaf hashes) or "not sure" (None); on "not sure" the precise path re-reads the
-batch entry by entry and names the first problem. It does not parse the rest of each entry
-(time, action, …): that is the strict mode's job (verify.py), which is the default.
+batch entry by entry and names the first problem. The strict mode (the default) adds `well_formed`:
+every entry parsed and re-encoded in one C-level pass per batch, then its fields checked.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import binascii
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from itertools import repeat
 from operator import itemgetter, methodcaller
 from typing import Final
 
+from caas_core.auditlog.entry import FIELDS, HEX64_PATTERN, TIME_PATTERN
 from caas_core.auditlog.export import BODY_AT, ENTRY_MIDDLE, HASH_AT, PREV_AT, SEQ_AT
 
 _V1: Final = ENTRY_MIDDLE + b'{"v":1,"prev":"'
@@ -27,6 +29,8 @@ _digest = methodcaller("digest")
 _hashes = itemgetter(slice(HASH_AT, HASH_AT + 64))
 _prevs = itemgetter(slice(PREV_AT, PREV_AT + 64))
 _bodies = itemgetter(slice(BODY_AT, -2))
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_PAIR: Final = ("type", "id")
 
 
 def seq_template(log: str) -> bytes:
@@ -57,3 +61,37 @@ def check_entries(
     if list(map(binascii.hexlify, leaves)) != stored:
         return None
     return leaves
+
+
+def well_formed(lines: Sequence[bytes]) -> bool:
+    """Whether every entry line's body is a canonical version 1 entry (the strict mode's check):
+    one C-level JSON parse and re-encoding of the whole batch (equal bytes: canonical, no
+    duplicate keys), then the fields' order and types, field by field over the batch."""
+    joined = b"[" + b",".join(map(_bodies, lines)) + b"]"
+    try:
+        parsed = json.loads(joined)
+        if _encode(parsed).encode() != joined:
+            return False
+        if not all(map(FIELDS.__eq__, map(tuple, parsed))):
+            return False
+        actors = list(map(itemgetter("actor"), parsed))
+        targets = list(map(itemgetter("target"), parsed))
+        if not all(map(_PAIR.__eq__, map(tuple, actors + targets))):
+            return False
+        required = [*map(itemgetter("id", "action", "outcome", "at"), parsed)]
+        required_strings = [s for row in required for s in row]
+        required_strings += map(itemgetter("type"), actors)
+        optional = [*map(itemgetter("id"), actors), *map(itemgetter("type"), targets)]
+        optional += map(itemgetter("id"), targets)
+        optional_strings = [s for s in optional if s is not None]
+        pds = [pd for pd in map(itemgetter("pd"), parsed) if pd is not None]
+        return (
+            all(map(isinstance, required_strings, repeat(str)))
+            and all(required_strings)
+            and all(map(isinstance, optional_strings, repeat(str)))
+            and all(map(TIME_PATTERN.fullmatch, map(itemgetter("at"), parsed)))
+            and all(map(HEX64_PATTERN.fullmatch, pds))
+            and all(map(datetime.fromisoformat, map(itemgetter("at"), parsed)))
+        )
+    except (ValueError, TypeError, KeyError):
+        return False

@@ -10,12 +10,14 @@ the strict path and the fast path must give the same answer.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from caas_core.auditlog import fastpath
 from caas_core.auditlog.checkpoint import Checkpoint, CheckpointSigner, origin_for
 from caas_core.auditlog.entry import Entry
 from caas_core.auditlog.export import checkpoint_line, entry_line, export_lines
@@ -248,3 +250,23 @@ def test_junk_lines_are_malformed(junk: bytes) -> None:
     problem = _verify([junk, *lines]).problem
     assert problem is not None
     assert (problem.kind, problem.line) == (Kind.MALFORMED, 1)
+
+
+def test_the_strict_batch_check_accepts_what_the_core_writes_and_nothing_else() -> None:
+    lines = [line for line in _export(34, 100) if _is_entry(line)]
+    assert fastpath.well_formed(lines)
+    bad = list(lines)
+    bad[3] = bad[3].replace(b'"id":"evt-0003"', b'"id":7')
+    assert not fastpath.well_formed(bad)
+    bad[3] = lines[3].replace(b'"at":"2026-12-01T02:00:03', b'"at":"2026-13-01T02:00:03')
+    assert not fastpath.well_formed(bad)
+    bad[3] = re.sub(rb'"action":"[^"]*"', b'"action":""', lines[3])
+    assert bad[3] != lines[3]
+    assert not fastpath.well_formed(bad)
+    bad[3] = lines[3].replace(b'"actor":{"type":"user","id"', b'"actor":{"id":"x","type"')
+    assert not fastpath.well_formed(bad)
+    bad[4] = re.sub(rb'"pd":"[0-9a-f]{64}"', b'"pd":"' + b"z" * 64 + b'"', lines[4])
+    assert bad[4] != lines[4]
+    assert not fastpath.well_formed(bad)
+    bad = [*lines[:5], lines[5].replace(b'"outcome":', b'"outcome" :'), *lines[6:]]
+    assert not fastpath.well_formed(bad)
