@@ -67,10 +67,10 @@ QUERIES: tuple[Q, ...] = (
     Q("api_key_store: list_for_tenant", PLATFORM, "api_keys", {"tenant": "t"}, {"createdAt": 1}),
     Q("api_key_store: find_by_source", PLATFORM, "api_keys", {"source.uid": "u"}, {"createdAt": 1}),
     Q("api_key_store: revoke_tenant", PLATFORM, "api_keys", {"tenant": "t", "revokedAt": None}),
-    # --- refresh families and rotations (control_plane stores/refresh_tokens.py) ---------------
+    # --- refresh families (control_plane stores/refresh_tokens.py) ---------------
     Q("refresh_tokens: get", PLATFORM, "refresh_families", {"_id": "f"}),
     Q(
-        "refresh_tokens: apply_rotation",
+        "refresh_tokens: rotate (compare-and-set)",
         PLATFORM,
         "refresh_families",
         {"_id": "f", "currentHash": "h", "state": "active"},
@@ -105,7 +105,6 @@ QUERIES: tuple[Q, ...] = (
         "refresh_families",
         {"tenant": "t", "state": "active"},
     ),
-    Q("refresh_tokens: rotation / claim_rotation", PLATFORM, "refresh_rotations", {"_id": "h"}),
     # --- sessions, in each tenant's database (control_plane stores/sessions.py) --------------
     Q("sessions: get / extend / touch", TENANT, "sessions", {"_id": "s"}),
     Q(
@@ -126,8 +125,6 @@ QUERIES: tuple[Q, ...] = (
         "outbox",
         {"claim": "token"},
         {"createdAt": 1},
-        known_scan="no index on outbox.claim (runtime._INDEXES has claimUntil only); "
-        "cheap while the outbox stays near-empty, a scan once a backlog builds up",
     ),
     Q("outbox: delivered", PLATFORM, "outbox", {"_id": {"$in": ["a", "b"]}}),
     Q("outbox: retry / get", PLATFORM, "outbox", {"_id": "m"}),
