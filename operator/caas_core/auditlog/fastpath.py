@@ -29,6 +29,9 @@ _digest = methodcaller("digest")
 _hashes = itemgetter(slice(HASH_AT, HASH_AT + 64))
 _prevs = itemgetter(slice(PREV_AT, PREV_AT + 64))
 _bodies = itemgetter(slice(BODY_AT, -2))
+_v1_part = itemgetter(slice(HASH_AT + 64, HASH_AT + 64 + len(_V1)))
+_seq_part = itemgetter(slice(PREV_AT + 64, SEQ_AT))
+_end_part = itemgetter(slice(-3, None))
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _PAIR: Final = ("type", "id")
 
@@ -45,13 +48,20 @@ def check_entries(
     """The leaf hashes of entry lines seq, seq+1, … if each one is intact and linked from `prev`
     (hex bytes), else None."""
     n = len(lines)
-    expected = map(template.__mod__, range(seq, seq + n))
-    if not (
-        all(map(bytes.startswith, lines, repeat(_V1), repeat(HASH_AT + 64)))
-        and all(map(bytes.endswith, lines, repeat(b"}}\n")))
-        and all(map(bytes.startswith, lines, repeat(_SEQ), repeat(PREV_AT + 64)))
-        and all(map(bytes.startswith, lines, expected, repeat(SEQ_AT)))
+    # Fixed parts compared as slices against one list (C-level list equality): much cheaper
+    # than bytes.startswith with an offset, per line.
+    if (
+        list(map(_v1_part, lines)) != [_V1] * n
+        or list(map(_seq_part, lines)) != [_SEQ] * n
+        or list(map(_end_part, lines)) != [b"}}\n"] * n
     ):
+        return None
+    expected = list(map(template.__mod__, range(seq, seq + n)))
+    width = len(expected[0])
+    if len(expected[-1]) == width:  # one digit count for the whole batch: slices again
+        if list(map(itemgetter(slice(SEQ_AT, SEQ_AT + width)), lines)) != expected:
+            return None
+    elif not all(map(bytes.startswith, lines, expected, repeat(SEQ_AT))):
         return None
     stored = list(map(_hashes, lines))
     prevs = list(map(_prevs, lines))
