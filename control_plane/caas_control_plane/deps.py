@@ -1,6 +1,11 @@
-"""FastAPI dependency aliases (the composition root puts the objects on app.state)."""
+"""FastAPI dependency aliases, one per service (the composition root puts them on app.state).
+
+Routers name what they use (`TokensDep`, `SessionsDep`, …), never the composition root: a
+router's signature says which services it may reach.
+"""
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -10,10 +15,23 @@ from caas_control_plane.auth import scopes
 from caas_control_plane.health import BackendHealth
 from caas_control_plane.problems import PROBLEM_BASE, ProblemError
 from caas_control_plane.runtime import Runtime
-from caas_control_plane.services.access import AccessTokenError
-from caas_control_plane.services.api_keys import api_key_subject
+from caas_control_plane.services.access import AccessGuard, AccessTokenError
+from caas_control_plane.services.api_key_admin import ApiKeyAdmin
+from caas_control_plane.services.api_keys import ApiKeyAuthenticator, api_key_subject
 from caas_control_plane.services.context import ClientInfo, Principal
-from caas_control_plane.services.rate_limits import API_CALLS, TOKENS_ISSUED, lock_key
+from caas_control_plane.services.keys import KeyService
+from caas_control_plane.services.mfa import MfaService
+from caas_control_plane.services.rate_limits import (
+    API_CALLS,
+    TOKENS_ISSUED,
+    RequestLimits,
+    lock_key,
+)
+from caas_control_plane.services.sessions import SessionService
+from caas_control_plane.services.signing_key_admin import SigningKeyAdmin
+from caas_control_plane.services.tenants import TenantService
+from caas_control_plane.services.token_control import TokenControl
+from caas_control_plane.services.tokens import TokenService
 from caas_control_plane.settings import ApiSettings
 from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.identifiers import visible
@@ -68,29 +86,97 @@ async def _client(request: Request) -> ClientInfo:
 
 HealthDep = Annotated[BackendHealth, Depends(_health)]
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
-RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+# Private: only the per-service aliases below reach into the runtime.
+_RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 ClientDep = Annotated[ClientInfo, Depends(_client)]
 
 
+async def _tokens(runtime: _RuntimeDep) -> TokenService:
+    return runtime.tokens
+
+
+async def _token_control(runtime: _RuntimeDep) -> TokenControl:
+    return runtime.control
+
+
+async def _keys(runtime: _RuntimeDep) -> KeyService:
+    return runtime.keys
+
+
+async def _signing_key_admin(runtime: _RuntimeDep) -> SigningKeyAdmin:
+    return runtime.signing_key_admin
+
+
+async def _api_key_admin(runtime: _RuntimeDep) -> ApiKeyAdmin:
+    return runtime.key_admin
+
+
+async def _tenants(runtime: _RuntimeDep) -> TenantService:
+    return runtime.tenants
+
+
+async def _sessions(runtime: _RuntimeDep) -> SessionService:
+    return runtime.sessions
+
+
+async def _mfa(runtime: _RuntimeDep) -> MfaService:
+    return runtime.mfa
+
+
+async def _clock(runtime: _RuntimeDep) -> Callable[[], datetime]:
+    return runtime.clock
+
+
+TokensDep = Annotated[TokenService, Depends(_tokens)]
+TokenControlDep = Annotated[TokenControl, Depends(_token_control)]
+KeysDep = Annotated[KeyService, Depends(_keys)]
+SigningKeyAdminDep = Annotated[SigningKeyAdmin, Depends(_signing_key_admin)]
+ApiKeyAdminDep = Annotated[ApiKeyAdmin, Depends(_api_key_admin)]
+TenantsDep = Annotated[TenantService, Depends(_tenants)]
+SessionsDep = Annotated[SessionService, Depends(_sessions)]
+MfaDep = Annotated[MfaService, Depends(_mfa)]
+# The runtime's clock (token lifetimes in answers are counted from it).
+ClockDep = Annotated[Callable[[], datetime], Depends(_clock)]
+
+
+async def _guard(runtime: _RuntimeDep) -> AccessGuard:
+    return runtime.guard
+
+
+async def _limits(runtime: _RuntimeDep) -> RequestLimits:
+    return runtime.limits
+
+
+async def _authenticator(runtime: _RuntimeDep) -> ApiKeyAuthenticator:
+    return runtime.api_keys
+
+
+_GuardDep = Annotated[AccessGuard, Depends(_guard)]
+_LimitsDep = Annotated[RequestLimits, Depends(_limits)]
+_AuthenticatorDep = Annotated[ApiKeyAuthenticator, Depends(_authenticator)]
+
+
 async def _principal(
-    runtime: RuntimeDep,
+    guard: _GuardDep,
+    limits: _LimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal:
     if credentials is None:
         raise AccessTokenError("a Bearer access token is required", reason="missing")
-    principal = await runtime.guard.authenticate(credentials.credentials)
-    await runtime.limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
+    principal = await guard.authenticate(credentials.credentials)
+    await limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
     return principal
 
 
 async def _optional_principal(
-    runtime: RuntimeDep,
+    guard: _GuardDep,
+    limits: _LimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> Principal | None:
     if credentials is None:
         return None
-    principal = await runtime.guard.authenticate(credentials.credentials)
-    await runtime.limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
+    principal = await guard.authenticate(credentials.credentials)
+    await limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
     return principal
 
 
@@ -110,12 +196,13 @@ def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
     counts = (API_CALLS, TOKENS_ISSUED) if scope == scopes.TOKENS_ISSUE else (API_CALLS,)
 
     async def dependency(
-        runtime: RuntimeDep,
+        authenticator: _AuthenticatorDep,
+        limits: _LimitsDep,
         client: ClientDep,
         presented: Annotated[str | None, Security(_api_key_header)],
     ) -> ApiKeyRecord:
-        record = await runtime.api_keys.authenticate(presented, scope=scope, client=client)
-        await runtime.limits.charge_key(
+        record = await authenticator.authenticate(presented, scope=scope, client=client)
+        await limits.charge_key(
             tenant=record.tenant, key_id=record.key_id, counts=counts, lock=_lock(client)
         )
         return record
@@ -124,38 +211,36 @@ def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
 
 
 async def _optional_revoker(
-    runtime: RuntimeDep,
+    authenticator: _AuthenticatorDep,
+    limits: _LimitsDep,
     client: ClientDep,
     presented: Annotated[str | None, Security(_api_key_header)],
 ) -> ApiKeyRecord | None:
     if presented is None:
         return None
-    record = await runtime.api_keys.authenticate(
-        presented, scope=scopes.TOKENS_REVOKE, client=client
-    )
-    await runtime.limits.charge_key(tenant=record.tenant, key_id=record.key_id, lock=_lock(client))
+    record = await authenticator.authenticate(presented, scope=scopes.TOKENS_REVOKE, client=client)
+    await limits.charge_key(tenant=record.tenant, key_id=record.key_id, lock=_lock(client))
     return record
 
 
 def _optional_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
     async def dependency(
-        runtime: RuntimeDep,
+        authenticator: _AuthenticatorDep,
+        limits: _LimitsDep,
         client: ClientDep,
         presented: Annotated[str | None, Security(_api_key_header)],
     ) -> ApiKeyRecord | None:
         if presented is None:
             return None
-        record = await runtime.api_keys.authenticate(presented, scope=scope, client=client)
-        await runtime.limits.charge_key(
-            tenant=record.tenant, key_id=record.key_id, lock=_lock(client)
-        )
+        record = await authenticator.authenticate(presented, scope=scope, client=client)
+        await limits.charge_key(tenant=record.tenant, key_id=record.key_id, lock=_lock(client))
         return record
 
     return dependency
 
 
-async def _ip_limited(runtime: RuntimeDep, client: ClientDep) -> None:
-    await runtime.limits.charge_ip(client.address_bucket)
+async def _ip_limited(limits: _LimitsDep, client: ClientDep) -> None:
+    await limits.charge_ip(client.address_bucket)
 
 
 # An unauthenticated /v1 call (refresh: its credential is in the body), limited per client IP.

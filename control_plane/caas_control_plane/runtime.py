@@ -25,6 +25,7 @@ from caas_control_plane.services.mfa import MfaPolicy, MfaService
 from caas_control_plane.services.rate_limits import RatePolicy, RequestLimits
 from caas_control_plane.services.revocation import RevocationService
 from caas_control_plane.services.sessions import SessionService
+from caas_control_plane.services.signing_key_admin import SigningKeyAdmin
 from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
@@ -109,6 +110,7 @@ class Runtime:
     clients: BackendClients
     health: BackendHealth
     keys: KeyService
+    signing_key_admin: SigningKeyAdmin
     revocations: RevocationService
     tokens: TokenService
     control: TokenControl
@@ -224,6 +226,29 @@ class Runtime:
             audit=audit,
             clock=clock,
         )
+        mfa = MfaService(
+            store=MfaStore(db),
+            sessions=sessions,
+            keys=keys,
+            revocations=revocations,
+            lockout=lockout,
+            lockout_policy=LockoutPolicy(
+                max_failures=settings.mfa_max_failures,
+                window=settings.failure_window_seconds,
+                lockout=settings.lockout_seconds,
+            ),
+            audit=audit,
+            kek_id=current_kek,
+            keks=available,
+            policy=MfaPolicy(
+                issuer=settings.issuer,
+                audience=settings.audience,
+                step_up=timedelta(seconds=settings.mfa_step_up_seconds),
+                trusted_device=timedelta(days=settings.trusted_device_days),
+            ),
+            clock=clock,
+            tenant_requires_mfa=tenants.requires_mfa,
+        )
         runtime = cls(
             settings=settings,
             clients=clients,
@@ -232,6 +257,7 @@ class Runtime:
                 timeout=settings.health_timeout + _RUNNER_SLACK,
             ),
             keys=keys,
+            signing_key_admin=SigningKeyAdmin(keys=keys, audit=audit),
             revocations=revocations,
             tokens=tokens,
             control=TokenControl(
@@ -254,30 +280,9 @@ class Runtime:
                 audit=audit,
                 max_lifetime=settings.refresh_token_ttl,
                 clock=clock,
+                require_step_up=mfa.require_step_up,
             ),
-            mfa=MfaService(
-                store=MfaStore(db),
-                sessions=sessions,
-                keys=keys,
-                revocations=revocations,
-                lockout=lockout,
-                lockout_policy=LockoutPolicy(
-                    max_failures=settings.mfa_max_failures,
-                    window=settings.failure_window_seconds,
-                    lockout=settings.lockout_seconds,
-                ),
-                audit=audit,
-                kek_id=current_kek,
-                keks=available,
-                policy=MfaPolicy(
-                    issuer=settings.issuer,
-                    audience=settings.audience,
-                    step_up=timedelta(seconds=settings.mfa_step_up_seconds),
-                    trusted_device=timedelta(days=settings.trusted_device_days),
-                ),
-                clock=clock,
-                tenant_requires_mfa=tenants.requires_mfa,
-            ),
+            mfa=mfa,
             limits=RequestLimits(
                 RateLimiter(clients.redis),
                 policy=RatePolicy(

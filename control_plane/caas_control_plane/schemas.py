@@ -1,6 +1,6 @@
-"""Pieces every router shares: the camelCase model base, the declared field types (so the
-published schema and the enforced rules are one and the same pydantic model), and the
-problem responses every operation documents."""
+"""Pieces every router shares (kept outside routers/: no router imports another): the camelCase
+model base, the declared field types (so the published schema and the enforced rules are one and
+the same pydantic model), and the problem responses every operation documents."""
 
 from typing import Annotated, Any, Final
 

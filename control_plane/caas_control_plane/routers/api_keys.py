@@ -7,8 +7,8 @@ from fastapi import APIRouter, Response
 from pydantic import AfterValidator, Field
 
 from caas_control_plane.auth import scopes
-from caas_control_plane.deps import ClientDep, KeyManagerKey, RuntimeDep
-from caas_control_plane.routers.common import (
+from caas_control_plane.deps import ApiKeyAdminDep, ClientDep, KeyManagerKey
+from caas_control_plane.schemas import (
     COMMON,
     ApiKeyIdPath,
     CamelModel,
@@ -98,9 +98,9 @@ def _public(record: ApiKeyRecord) -> ApiKeyPublic:
 
 
 @router.get("", response_model=ApiKeyList, responses=problems(**COMMON))
-async def list_keys(caller: KeyManagerKey, runtime: RuntimeDep) -> ApiKeyList:
+async def list_keys(caller: KeyManagerKey, admin: ApiKeyAdminDep) -> ApiKeyList:
     """Every key of the caller's tenant, both writers', oldest first."""
-    return ApiKeyList(items=[_public(r) for r in await runtime.key_admin.list(caller.tenant)])
+    return ApiKeyList(items=[_public(r) for r in await admin.list(caller.tenant)])
 
 
 @router.post(
@@ -113,12 +113,12 @@ async def list_keys(caller: KeyManagerKey, runtime: RuntimeDep) -> ApiKeyList:
 async def create_key(
     body: ApiKeyCreate,
     caller: KeyManagerKey,
-    runtime: RuntimeDep,
+    admin: ApiKeyAdminDep,
     client: ClientDep,
     response: Response,
 ) -> ApiKeyCreated:
     """A key may only be given scopes the calling key holds; the plan caps how many exist."""
-    record, plaintext = await runtime.key_admin.create(
+    record, plaintext = await admin.create(
         caller=caller, name=body.name, scopes=body.scopes, expires_at=body.expires_at,
         client=client,
     )  # fmt: skip
@@ -129,9 +129,9 @@ async def create_key(
 @router.get(
     "/{key_id}", response_model=ApiKeyPublic, responses=problems(**COMMON, _404="No such key")
 )
-async def get_key(key_id: KeyId, caller: KeyManagerKey, runtime: RuntimeDep) -> ApiKeyPublic:
+async def get_key(key_id: KeyId, caller: KeyManagerKey, admin: ApiKeyAdminDep) -> ApiKeyPublic:
     """One key of the caller's tenant."""
-    return _public(await runtime.key_admin.get(caller.tenant, key_id))
+    return _public(await admin.get(caller.tenant, key_id))
 
 
 @router.put(
@@ -143,11 +143,11 @@ async def update_key(
     key_id: KeyId,
     body: ApiKeyUpdate,
     caller: KeyManagerKey,
-    runtime: RuntimeDep,
+    admin: ApiKeyAdminDep,
     client: ClientDep,
 ) -> ApiKeyPublic:
     """Rename, re-scope or change the expiry of a REST-owned key."""
-    record = await runtime.key_admin.update(
+    record = await admin.update(
         caller=caller,
         key_id=key_id,
         name=body.name,
@@ -165,8 +165,8 @@ async def update_key(
     responses=problems(**COMMON, _404="No such key", _409="Managed by an ApiKey resource"),
 )
 async def revoke_key(
-    key_id: KeyId, caller: KeyManagerKey, runtime: RuntimeDep, client: ClientDep
+    key_id: KeyId, caller: KeyManagerKey, admin: ApiKeyAdminDep, client: ClientDep
 ) -> Response:
     """Revoke a REST-owned key at once, on every instance."""
-    await runtime.key_admin.revoke(caller=caller, key_id=key_id, client=client)
+    await admin.revoke(caller=caller, key_id=key_id, client=client)
     return Response(status_code=204)

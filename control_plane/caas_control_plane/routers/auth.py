@@ -13,16 +13,18 @@ from caas_control_plane.auth.devices import DeviceInfo
 from caas_control_plane.body_guard import FORM, JSON
 from caas_control_plane.deps import (
     ClientDep,
+    ClockDep,
     CurrentPrincipal,
     IntrospectorKey,
     IpLimited,
     OptionalPrincipal,
     OptionalRevokerKey,
-    RuntimeDep,
+    TokenControlDep,
     TokenIssuerKey,
     TokenRevokerKey,
+    TokensDep,
 )
-from caas_control_plane.routers.common import (
+from caas_control_plane.schemas import (
     COMMON,
     CamelModel,
     DeviceId,
@@ -30,11 +32,9 @@ from caas_control_plane.routers.common import (
     UserId,
     problems,
 )
-from caas_control_plane.services.context import Principal
-from caas_control_plane.services.errors import InvalidCredentialsError
+from caas_control_plane.services.context import key_actor
 from caas_control_plane.services.token_control import Caller, TokenHint
 from caas_control_plane.services.tokens import IssuedTokens
-from caas_core.audit import Actor
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -208,22 +208,24 @@ def _token_response(issued: IssuedTokens, *, now: datetime) -> TokenResponse:
     summary="Issue an SDK user's tokens (tenant back end, X-API-Key)",
 )
 async def sdk_token(
+    *,
     body: SdkTokenRequest,
     api_key: TokenIssuerKey,
-    runtime: RuntimeDep,
+    tokens: TokensDep,
+    clock: ClockDep,
     client: ClientDep,
     response: Response,
 ) -> TokenResponse:
     """The tenant back end vouches for one of its users; a new session starts."""
     device = body.device or DeviceIn()
-    issued = await runtime.tokens.issue(
+    issued = await tokens.issue(
         api_key=api_key,
         user_id=body.user_id,
         device=DeviceInfo(**device.model_dump()),
         client=client,
     )
     response.headers.update(_NO_STORE)
-    return _token_response(issued, now=runtime.clock())
+    return _token_response(issued, now=clock())
 
 
 @router.post(
@@ -234,12 +236,16 @@ async def sdk_token(
     summary="Rotate a refresh token (RFC 9700 rotation and reuse detection)",
 )
 async def refresh(
-    body: RefreshRequest, runtime: RuntimeDep, client: ClientDep, response: Response
+    body: RefreshRequest,
+    tokens: TokensDep,
+    clock: ClockDep,
+    client: ClientDep,
+    response: Response,
 ) -> TokenResponse:
     """A new access token and the successor refresh token; the presented one is spent."""
-    issued = await runtime.tokens.refresh(body.refresh_token, client=client)
+    issued = await tokens.refresh(body.refresh_token, client=client)
     response.headers.update(_NO_STORE)
-    return _token_response(issued, now=runtime.clock())
+    return _token_response(issued, now=clock())
 
 
 @router.get(
@@ -266,22 +272,14 @@ async def me(principal: CurrentPrincipal) -> MeResponse:
 )
 async def logout(
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    control: TokenControlDep,
     client: ClientDep,
     body: LogoutRequest | None = None,
 ) -> Response:
     """Revokes the session's refresh family and, on every instance, its access tokens."""
     everywhere = body.everywhere if body is not None else False
-    await runtime.control.logout(principal, everywhere=everywhere, client=client)
+    await control.logout(principal, everywhere=everywhere, client=client)
     return Response(status_code=204)
-
-
-def _caller(api_key: Any, principal: Principal | None) -> Caller:
-    if api_key is not None:
-        return Caller(tenant=api_key.tenant, actor=Actor(type="api_key", id=api_key.key_id))
-    if principal is not None:
-        return Caller(tenant=principal.tenant, actor=principal.actor, user_id=principal.user_id)
-    raise InvalidCredentialsError("an X-API-Key or a Bearer access token is required")
 
 
 @router.post(
@@ -294,14 +292,14 @@ def _caller(api_key: Any, principal: Principal | None) -> Caller:
 )
 async def revoke(
     form: TokenFormDep,
-    runtime: RuntimeDep,
+    control: TokenControlDep,
     client: ClientDep,
     api_key: OptionalRevokerKey,
     principal: OptionalPrincipal,
 ) -> Response:
     """200 whether or not there was anything to revoke (RFC 7009 §2.2)."""
-    caller = _caller(api_key, principal)
-    await runtime.control.revoke(form.token, hint=form.hint, caller=caller, client=client)
+    caller = Caller.of(api_key=api_key, principal=principal)
+    await control.revoke(form.token, hint=form.hint, caller=caller, client=client)
     return Response(status_code=200, headers=_NO_STORE)
 
 
@@ -314,11 +312,11 @@ async def revoke(
     summary="RFC 7662 token introspection (X-API-Key with tokens:introspect)",
 )
 async def introspect(
-    form: TokenFormDep, runtime: RuntimeDep, api_key: IntrospectorKey, response: Response
+    form: TokenFormDep, control: TokenControlDep, api_key: IntrospectorKey, response: Response
 ) -> IntrospectionResponse:
     """Active only for a valid, unrevoked token of the caller's own tenant."""
-    caller = Caller(tenant=api_key.tenant, actor=Actor(type="api_key", id=api_key.key_id))
-    result = await runtime.control.introspect(form.token, hint=form.hint, caller=caller)
+    caller = Caller.of(api_key=api_key)
+    result = await control.introspect(form.token, hint=form.hint, caller=caller)
     response.headers.update(_NO_STORE)
     return IntrospectionResponse(**result)
 
@@ -330,13 +328,16 @@ async def introspect(
     summary="Revoke every token of a user, or of the whole tenant (X-API-Key, tokens:revoke)",
 )
 async def revoke_all(
-    body: RevokeAllRequest, api_key: TokenRevokerKey, runtime: RuntimeDep, client: ClientDep
+    body: RevokeAllRequest,
+    api_key: TokenRevokerKey,
+    control: TokenControlDep,
+    client: ClientDep,
 ) -> RevokeAllResponse:
     """Tokens issued before the answer's `notBefore` are rejected on every instance."""
-    not_before = await runtime.control.revoke_all(
+    not_before = await control.revoke_all(
         tenant=api_key.tenant,
         user_id=body.user_id,
-        actor=Actor(type="api_key", id=api_key.key_id),
+        actor=key_actor(api_key),
         client=client,
     )
     return RevokeAllResponse(not_before=not_before)

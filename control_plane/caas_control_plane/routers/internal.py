@@ -1,16 +1,15 @@
 """`/internal/signing-keys`: list and rotate signing keys (operators, with CAAS_INTERNAL_TOKEN)."""
 
-import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, StrictBool
 
-from caas_control_plane.deps import ClientDep, RuntimeDep, SettingsDep
+from caas_control_plane.deps import ClientDep, SettingsDep, SigningKeyAdminDep
 from caas_control_plane.problems import ProblemError
-from caas_control_plane.routers.common import problems
-from caas_core.audit import Actor, Outcome
+from caas_control_plane.schemas import problems
+from caas_control_plane.services.signing_key_admin import InternalAccess, internal_access
 
 router = APIRouter(prefix="/internal/signing-keys", tags=["internal"])
 _bearer = HTTPBearer(auto_error=False, scheme_name="InternalToken")
@@ -22,11 +21,14 @@ async def _operator(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
     expected = settings.internal_token
-    if expected is None:
-        # Disabled: indistinguishable from a route that does not exist.
+    access = internal_access(
+        expected=None if expected is None else expected.get_secret_value(),
+        presented=None if credentials is None else credentials.credentials,
+    )
+    if access is InternalAccess.DISABLED:
+        # Indistinguishable from a route that does not exist.
         raise ProblemError(status=404)
-    presented = "" if credentials is None else credentials.credentials
-    if not hmac.compare_digest(presented.encode(), expected.get_secret_value().encode()):
+    if access is InternalAccess.REFUSED:
         raise ProblemError(status=401, detail="a valid internal token is required")
 
 
@@ -61,27 +63,17 @@ class KeysResponse(BaseModel):
 @router.get(
     "", response_model=KeysResponse, responses=_RESPONSES, dependencies=[Depends(_operator)]
 )
-async def list_keys(runtime: RuntimeDep) -> KeysResponse:
+async def list_keys(admin: SigningKeyAdminDep) -> KeysResponse:
     """Every stored key and its lifecycle state."""
-    await runtime.keys.reload()
-    return KeysResponse.model_validate({"keys": runtime.keys.describe()})
+    return KeysResponse.model_validate({"keys": await admin.describe()})
 
 
 @router.post(
     "/rotate", response_model=KeysResponse, responses=_RESPONSES, dependencies=[Depends(_operator)]
 )
 async def rotate(
-    runtime: RuntimeDep, client: ClientDep, body: RotateRequest | None = None
+    admin: SigningKeyAdminDep, client: ClientDep, body: RotateRequest | None = None
 ) -> KeysResponse:
     """Add the next signing key (race-safe across instances); the body is optional."""
     immediate = body is not None and body.immediate
-    result: dict[str, Any] = await runtime.keys.rotate(immediate=immediate)
-    await runtime.audit.emit(
-        client.event(
-            "auth.signing_key.rotated",
-            outcome=Outcome.SUCCESS,
-            actor=Actor(type="system", id="internal-token"),
-            details={"immediate": immediate, "rotated": result["rotated"]},
-        )
-    )
-    return KeysResponse.model_validate(result)
+    return KeysResponse.model_validate(await admin.rotate(immediate=immediate, client=client))

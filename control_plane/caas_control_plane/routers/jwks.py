@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from caas_control_plane.auth.jwks import JWKS_PATH
-from caas_control_plane.deps import RuntimeDep, SettingsDep
+from caas_control_plane.deps import KeysDep, SettingsDep
 
 router = APIRouter(tags=["keys"])
 _JWK_SET: Final = "application/jwk-set+json"
@@ -35,8 +35,8 @@ class JwkSet(BaseModel):
     summary="Public keys verifying access tokens",
     responses={200: {"content": {_JWK_SET: {}}}},
 )
-async def jwks(runtime: RuntimeDep, settings: SettingsDep, response: Response) -> JwkSet:
+async def jwks(keys: KeysDep, settings: SettingsDep, response: Response) -> JwkSet:
     """Cacheable: a new key is published `CAAS_SIGNING_KEY_PUBLISH_SECONDS` before it signs."""
     max_age = settings.jwks_max_age_seconds
     response.headers["Cache-Control"] = f"public, max-age={max_age}, must-revalidate"
-    return JwkSet.model_validate(runtime.keys.jwks())
+    return JwkSet.model_validate(keys.jwks())

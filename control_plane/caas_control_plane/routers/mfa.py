@@ -6,8 +6,8 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Response
 from pydantic import Field, StrictBool
 
-from caas_control_plane.deps import ClientDep, CurrentPrincipal, RuntimeDep
-from caas_control_plane.routers.common import COMMON, CamelModel, DeviceIdPath, problems
+from caas_control_plane.deps import ClientDep, CurrentPrincipal, MfaDep
+from caas_control_plane.schemas import COMMON, CamelModel, DeviceIdPath, problems
 from caas_control_plane.services.mfa import StepUp
 
 router = APIRouter(prefix="/v1/mfa", tags=["mfa"])
@@ -101,9 +101,9 @@ def _step_up(step_up: StepUp) -> StepUpPublic:
 
 
 @router.get("", response_model=StatusPublic, responses=problems(**COMMON))
-async def status(principal: CurrentPrincipal, runtime: RuntimeDep) -> StatusPublic:
+async def status(principal: CurrentPrincipal, mfa: MfaDep) -> StatusPublic:
     """Which factors the caller has."""
-    current = await runtime.mfa.status(principal)
+    current = await mfa.status(principal)
     return StatusPublic(
         totp=current.totp,
         backup_codes_remaining=current.backup_codes_remaining,
@@ -113,10 +113,10 @@ async def status(principal: CurrentPrincipal, runtime: RuntimeDep) -> StatusPubl
 
 @router.post("/totp/enroll", response_model=EnrolmentPublic, responses=_RESPONSES)
 async def enroll(
-    principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep, response: Response
+    principal: CurrentPrincipal, mfa: MfaDep, client: ClientDep, response: Response
 ) -> EnrolmentPublic:
     """Start TOTP enrolment (replaces a pending, unconfirmed one)."""
-    enrolment = await runtime.mfa.enrol(principal, client=client)
+    enrolment = await mfa.enrol(principal, client=client)
     response.headers.update(_NO_STORE)
     return EnrolmentPublic(
         secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_png=enrolment.qr_png
@@ -127,12 +127,12 @@ async def enroll(
 async def confirm(
     body: CodeIn,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    mfa: MfaDep,
     client: ClientDep,
     response: Response,
 ) -> BackupCodesPublic:
     """Enable TOTP with a first code; the answer holds the backup codes."""
-    codes = await runtime.mfa.confirm(principal, body.code, client=client)
+    codes = await mfa.confirm(principal, body.code, client=client)
     response.headers.update(_NO_STORE)
     return BackupCodesPublic(backup_codes=codes)
 
@@ -141,12 +141,12 @@ async def confirm(
 async def verify(
     body: VerifyIn,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    mfa: MfaDep,
     client: ClientDep,
     response: Response,
 ) -> StepUpPublic:
     """Check a TOTP or backup code (each accepted once); returns a step-up token."""
-    step_up = await runtime.mfa.verify(
+    step_up = await mfa.verify(
         principal, **_codes(body), trust_device=body.trust_device, client=client
     )
     response.headers.update(_NO_STORE)
@@ -155,20 +155,20 @@ async def verify(
 
 @router.post("/challenge", response_model=StepUpPublic, responses=_RESPONSES)
 async def challenge(
-    principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep, response: Response
+    principal: CurrentPrincipal, mfa: MfaDep, client: ClientDep, response: Response
 ) -> StepUpPublic:
     """A step-up token without a code on a trusted device; else 403 `mfa-required`."""
-    step_up = await runtime.mfa.challenge(principal, client=client)
+    step_up = await mfa.challenge(principal, client=client)
     response.headers.update(_NO_STORE)
     return _step_up(step_up)
 
 
 @router.post("/totp/disable", status_code=204, responses=_RESPONSES)
 async def disable(
-    body: FactorIn, principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep
+    body: FactorIn, principal: CurrentPrincipal, mfa: MfaDep, client: ClientDep
 ) -> Response:
     """Turn MFA off: re-authenticate with a fresh TOTP or backup code."""
-    await runtime.mfa.disable(principal, **_codes(body), client=client)
+    await mfa.disable(principal, **_codes(body), client=client)
     return Response(status_code=204)
 
 
@@ -176,13 +176,13 @@ async def disable(
 async def regenerate(
     body: FactorIn,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    mfa: MfaDep,
     client: ClientDep,
     response: Response,
 ) -> BackupCodesPublic:
     """A new set of backup codes (re-authenticate with a fresh TOTP or backup code); the
     previous set stops working."""
-    codes = await runtime.mfa.regenerate_backup_codes(principal, **_codes(body), client=client)
+    codes = await mfa.regenerate_backup_codes(principal, **_codes(body), client=client)
     response.headers.update(_NO_STORE)
     return BackupCodesPublic(backup_codes=codes)
 
@@ -191,9 +191,8 @@ async def regenerate(
 async def forget_device(
     device_id: DeviceIdPath,
     principal: CurrentPrincipal,
-    runtime: RuntimeDep,
+    mfa: MfaDep,
 ) -> Response:
     """Stop trusting a device (a sensitive action: needs a recent step-up token)."""
-    await runtime.mfa.require_step_up(principal)
-    await runtime.mfa.forget_device(principal, device_id)
+    await mfa.forget_device(principal, device_id)
     return Response(status_code=204)

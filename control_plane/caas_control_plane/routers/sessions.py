@@ -11,10 +11,10 @@ from caas_control_plane.deps import (
     CurrentPrincipal,
     OptionalPrincipal,
     OptionalSessionAdminKey,
-    RuntimeDep,
     SessionAdminKey,
+    SessionsDep,
 )
-from caas_control_plane.routers.common import (
+from caas_control_plane.schemas import (
     COMMON,
     CamelModel,
     SessionIdPath,
@@ -22,9 +22,8 @@ from caas_control_plane.routers.common import (
     json_integer,
     problems,
 )
-from caas_control_plane.services.errors import InvalidCredentialsError
+from caas_control_plane.services.context import key_actor
 from caas_control_plane.services.sessions import SessionRecord
-from caas_core.audit import Actor
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 SessionId = SessionIdPath
@@ -95,58 +94,40 @@ def _public(record: SessionRecord, *, current: str | None = None) -> SessionPubl
 
 
 @router.get("", response_model=SessionList, responses=problems(**COMMON))
-async def list_sessions(principal: CurrentPrincipal, runtime: RuntimeDep) -> SessionList:
+async def list_sessions(principal: CurrentPrincipal, sessions: SessionsDep) -> SessionList:
     """The caller's live sessions; `current` marks the one of this token."""
-    records = await runtime.sessions.live(tenant=principal.tenant, user_id=principal.user_id)
+    records = await sessions.live(tenant=principal.tenant, user_id=principal.user_id)
     return SessionList(items=[_public(r, current=principal.session_id) for r in records])
 
 
 @router.delete("", response_model=Terminated, responses=problems(**COMMON))
 async def terminate_others(
-    principal: CurrentPrincipal, runtime: RuntimeDep, client: ClientDep
+    principal: CurrentPrincipal, sessions: SessionsDep, client: ClientDep
 ) -> Terminated:
     """End every session of the caller except the current one (needs a step-up with MFA)."""
-    await runtime.mfa.require_step_up(principal)
-    count = await runtime.sessions.terminate_others(
-        tenant=principal.tenant,
-        user_id=principal.user_id,
-        current=principal.session_id,
-        actor=principal.actor,
-        client=client,
-    )
+    count = await sessions.terminate_others(principal, client=client)
     return Terminated(terminated=count)
 
 
 @router.delete("/{session_id}", status_code=204, responses=_NOT_FOUND)
 async def terminate(
     session_id: SessionId,
-    runtime: RuntimeDep,
+    sessions: SessionsDep,
     client: ClientDep,
     principal: OptionalPrincipal,
     admin: OptionalSessionAdminKey,
 ) -> Response:
     """End one session: a user their own (Bearer), an admin key any of its tenant."""
-    if admin is not None:
-        await runtime.sessions.terminate(
-            tenant=admin.tenant, session_id=session_id, user_id=None,
-            actor=Actor(type="api_key", id=admin.key_id), client=client,
-        )  # fmt: skip
-    elif principal is not None:
-        await runtime.sessions.terminate(
-            tenant=principal.tenant, session_id=session_id, user_id=principal.user_id,
-            actor=principal.actor, client=client,
-        )  # fmt: skip
-    else:
-        raise InvalidCredentialsError("a Bearer access token or an X-API-Key is required")
+    await sessions.terminate_as(session_id, admin=admin, principal=principal, client=client)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}", response_model=SessionList, responses=problems(**COMMON))
 async def list_user_sessions(
-    user_id: UserIdPath, admin: SessionAdminKey, runtime: RuntimeDep
+    user_id: UserIdPath, admin: SessionAdminKey, sessions: SessionsDep
 ) -> SessionList:
     """A user's live sessions (admin key of the user's tenant)."""
-    records = await runtime.sessions.live(tenant=admin.tenant, user_id=user_id)
+    records = await sessions.live(tenant=admin.tenant, user_id=user_id)
     return SessionList(items=[_public(r) for r in records])
 
 
@@ -155,15 +136,15 @@ async def extend(
     session_id: SessionId,
     body: ExtendRequest,
     admin: SessionAdminKey,
-    runtime: RuntimeDep,
+    sessions: SessionsDep,
     client: ClientDep,
 ) -> SessionPublic:
     """Extend a session of the admin key's tenant."""
-    record = await runtime.sessions.extend(
+    record = await sessions.extend(
         tenant=admin.tenant,
         session_id=session_id,
         by=timedelta(seconds=body.seconds),
-        actor=Actor(type="api_key", id=admin.key_id),
+        actor=key_actor(admin),
         client=client,
     )
     return _public(record)

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints
 from pydantic.alias_generators import to_camel
 
-from caas_control_plane.deps import ClientDep, RuntimeDep, TenantReaderKey, TenantWriterKey
-from caas_control_plane.routers.common import (
+from caas_control_plane.deps import ClientDep, TenantReaderKey, TenantsDep, TenantWriterKey
+from caas_control_plane.schemas import (
     COMMON,
     CamelModel,
     MetadataKey,
@@ -18,8 +18,8 @@ from caas_control_plane.routers.common import (
     keys_by_pattern,
     problems,
 )
+from caas_control_plane.services.context import key_actor
 from caas_control_plane.services.tenants import TenantProfile
-from caas_core.audit import Actor
 
 router = APIRouter(prefix="/v1/tenant", tags=["tenant"])
 # scheme://host[:port], as a browser sends it in `Origin` (IDNs in their punycode form).
@@ -125,20 +125,20 @@ def _public(profile: TenantProfile) -> TenantPublic:
 
 
 @router.get("", response_model=TenantPublic, responses=problems(**COMMON))
-async def get_tenant(caller: TenantReaderKey, runtime: RuntimeDep) -> TenantPublic:
+async def get_tenant(caller: TenantReaderKey, tenants: TenantsDep) -> TenantPublic:
     """The caller's tenant."""
-    return _public(await runtime.tenants.profile(caller.tenant))
+    return _public(await tenants.profile(caller.tenant))
 
 
 @router.put("", response_model=TenantPublic, responses=problems(**COMMON))
 async def put_tenant(
-    body: TenantUpdate, caller: TenantWriterKey, runtime: RuntimeDep, client: ClientDep
+    body: TenantUpdate, caller: TenantWriterKey, tenants: TenantsDep, client: ClientDep
 ) -> TenantPublic:
     """Change the display name (plan and quotas come from the Tenant resource)."""
-    profile = await runtime.tenants.update(
+    profile = await tenants.update(
         caller.tenant,
         changes={"displayName": body.display_name},
-        actor=Actor(type="api_key", id=caller.key_id),
+        actor=key_actor(caller),
         client=client,
         action="tenant.updated",
     )
@@ -146,21 +146,21 @@ async def put_tenant(
 
 
 @router.get("/settings", response_model=TenantSettingsView, responses=problems(**COMMON))
-async def get_settings(caller: TenantReaderKey, runtime: RuntimeDep) -> TenantSettingsView:
+async def get_settings(caller: TenantReaderKey, tenants: TenantsDep) -> TenantSettingsView:
     """The tenant's settings (defaults until first written)."""
-    profile = await runtime.tenants.profile(caller.tenant)
+    profile = await tenants.profile(caller.tenant)
     return TenantSettingsView.model_validate(dict(profile.settings))
 
 
 @router.put("/settings", response_model=TenantSettingsView, responses=problems(**COMMON))
 async def put_settings(
-    body: TenantSettings, caller: TenantWriterKey, runtime: RuntimeDep, client: ClientDep
+    body: TenantSettings, caller: TenantWriterKey, tenants: TenantsDep, client: ClientDep
 ) -> TenantSettingsView:
     """Replace the tenant's settings."""
-    profile = await runtime.tenants.update(
+    profile = await tenants.update(
         caller.tenant,
         changes={"settings": body.model_dump(by_alias=True)},
-        actor=Actor(type="api_key", id=caller.key_id),
+        actor=key_actor(caller),
         client=client,
         action="tenant.settings.updated",
     )
@@ -168,9 +168,9 @@ async def put_settings(
 
 
 @router.get("/usage", response_model=UsagePublic, responses=problems(**COMMON))
-async def get_usage(caller: TenantReaderKey, runtime: RuntimeDep) -> UsagePublic:
+async def get_usage(caller: TenantReaderKey, tenants: TenantsDep) -> UsagePublic:
     """Counters of this month (Redis) and counts of keys and live sessions (MongoDB)."""
-    usage = await runtime.tenants.usage(caller.tenant)
+    usage = await tenants.usage(caller.tenant)
     return UsagePublic(
         month=usage.month,
         api_calls=usage.api_calls,

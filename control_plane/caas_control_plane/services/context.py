@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from caas_control_plane.auth.signing import AccessClaims
 from caas_core.audit import Actor, AuditEvent, Outcome
+from caas_core.domain.api_key_records import ApiKeyRecord
 
 # Every client "address" that does not parse (only a misconfigured trusted proxy forwards such
 # text) shares one budget: inventing new junk must not buy a fresh budget.
@@ -64,6 +65,11 @@ class ClientInfo:
             request_id=self.request_id,
             details=details or {},
         )
+
+
+def key_actor(record: ApiKeyRecord) -> Actor:
+    """A tenant back end, by the API key it presented, as an audit actor."""
+    return Actor(type="api_key", id=record.key_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -314,7 +314,8 @@ class MfaService:
         return list(codes)
 
     async def forget_device(self, principal: Principal, device_id: str) -> None:
-        """Stop trusting one device."""
+        """Stop trusting one device (a sensitive action: needs a step-up with MFA)."""
+        await self.require_step_up(principal)
         await self._store.unset_fields(
             principal.tenant, principal.user_id, [f"trusted.{_field(device_id)}"]
         )

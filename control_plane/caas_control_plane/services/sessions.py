@@ -6,18 +6,25 @@ the whole request). Ending a session revokes its refresh family and, on every in
 access tokens (the revocation broadcast).
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from caas_control_plane.auth.refresh import RevocationReason
-from caas_control_plane.services.context import ClientInfo
-from caas_control_plane.services.errors import InvalidRequestError, NotFoundError
+from caas_control_plane.services.context import ClientInfo, Principal, key_actor
+from caas_control_plane.services.errors import (
+    InvalidCredentialsError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from caas_control_plane.services.revocation import RevocationService
 from caas_control_plane.stores.refresh_tokens import RefreshTokenStore
 from caas_control_plane.stores.sessions import SessionRecord, SessionStore
 from caas_core.audit import Actor, AuditWriter, Outcome
+from caas_core.domain.api_key_records import ApiKeyRecord
 
 Clock = Callable[[], datetime]
+# Raises when the user must step up first (MfaService.require_step_up).
+StepUpCheck = Callable[[Principal], Awaitable[None]]
 __all__ = ["SessionRecord", "SessionService"]
 
 
@@ -33,6 +40,7 @@ class SessionService:
         audit: AuditWriter,
         max_lifetime: timedelta,
         clock: Clock,
+        require_step_up: StepUpCheck,
     ) -> None:
         self._sessions = sessions
         self._families = families
@@ -40,6 +48,7 @@ class SessionService:
         self._audit = audit
         self._max_lifetime = max_lifetime
         self._clock = clock
+        self._require_step_up = require_step_up
 
     async def live(self, *, tenant: str, user_id: str) -> list[SessionRecord]:
         """A user's sessions that are neither revoked nor expired, newest first."""
@@ -81,10 +90,35 @@ class SessionService:
         )
         await self._emit("session.terminated", tenant, record, actor, client)
 
-    async def terminate_others(
-        self, *, tenant: str, user_id: str, current: str, actor: Actor, client: ClientInfo
-    ) -> int:
-        """End every session of the user but `current`; returns how many were ended."""
+    async def terminate_as(
+        self,
+        session_id: str,
+        *,
+        admin: ApiKeyRecord | None,
+        principal: Principal | None,
+        client: ClientInfo,
+    ) -> None:
+        """End one session: an admin key any of its tenant's (it wins when both are presented),
+        a user only their own."""
+        if admin is not None:
+            await self.terminate(
+                tenant=admin.tenant, session_id=session_id, user_id=None,
+                actor=key_actor(admin), client=client,
+            )  # fmt: skip
+        elif principal is not None:
+            await self.terminate(
+                tenant=principal.tenant, session_id=session_id, user_id=principal.user_id,
+                actor=principal.actor, client=client,
+            )  # fmt: skip
+        else:
+            raise InvalidCredentialsError("a Bearer access token or an X-API-Key is required")
+
+    async def terminate_others(self, principal: Principal, *, client: ClientInfo) -> int:
+        """End every session of the user but the current one (a sensitive action: needs a
+        step-up with MFA); returns how many were ended."""
+        await self._require_step_up(principal)
+        tenant, user_id, actor = principal.tenant, principal.user_id, principal.actor
+        current = principal.session_id
         others = [
             r for r in await self.live(tenant=tenant, user_id=user_id) if r.session_id != current
         ]

@@ -14,11 +14,13 @@ from caas_control_plane.auth.refresh import (
 )
 from caas_control_plane.auth.signing import AccessClaims, TokenError
 from caas_control_plane.services.access import same_tenant
-from caas_control_plane.services.context import ClientInfo, Principal
+from caas_control_plane.services.context import ClientInfo, Principal, key_actor
+from caas_control_plane.services.errors import InvalidCredentialsError
 from caas_control_plane.services.keys import KeyService
 from caas_control_plane.services.revocation import RevocationService
 from caas_control_plane.stores.refresh_tokens import RefreshTokenStore, StoredFamily
 from caas_core.audit import Actor, AuditWriter, Outcome
+from caas_core.domain.api_key_records import ApiKeyRecord
 
 TokenHint = Literal["access_token", "refresh_token"]
 
@@ -30,6 +32,17 @@ class Caller:
     tenant: str
     actor: Actor
     user_id: str | None = None  # set for end users: they may act on their own tokens only
+
+    @classmethod
+    def of(
+        cls, *, api_key: ApiKeyRecord | None = None, principal: Principal | None = None
+    ) -> "Caller":
+        """The caller a request's credentials name: the API key first, else the user."""
+        if api_key is not None:
+            return cls(tenant=api_key.tenant, actor=key_actor(api_key))
+        if principal is not None:
+            return cls(tenant=principal.tenant, actor=principal.actor, user_id=principal.user_id)
+        raise InvalidCredentialsError("an X-API-Key or a Bearer access token is required")
 
     def may_touch(self, *, tenant: str, user_id: str) -> bool:
         """Tenant isolation, and for end users, their own tokens only."""
