@@ -32,8 +32,7 @@ EMPTY_ROOT: Final = hashlib.sha256(b"").digest()  # MTH({}) per RFC 9162 §2.1.1
 _sha256 = hashlib.sha256
 _digest = operator.methodcaller("digest")
 _NODE: Final = b"\x01"
-_CHUNK_LEVEL: Final = 8
-_CHUNK: Final = 1 << _CHUNK_LEVEL
+_MIN_RUN_LEVEL: Final = 3  # runs of 8 leaves or more are hashed as one subtree
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -98,21 +97,24 @@ class Frontier:
         self._size += 1
 
     def extend(self, leaves: Sequence[bytes]) -> None:
-        """Append many leaf hashes: aligned runs of 256 are hashed level by level with C-level
-        map pipelines (the verifier's fast path), the rest one by one."""
+        """Append many leaf hashes: as perfect subtrees as large as the current size's alignment
+        and the count allow, each hashed level by level with C-level map pipelines (the
+        verifier's fast path); single leaves only where no subtree of 8 fits."""
         i, n = 0, len(leaves)
-        while i < n and (self._size % _CHUNK or n - i < _CHUNK):
-            self.append(leaves[i])
-            i += 1
-        while n - i >= _CHUNK:
-            level = list(leaves[i : i + _CHUNK])
-            while len(level) > 1:
-                pairs = map(bytes.__add__, map(_NODE.__add__, level[0::2]), level[1::2])
-                level = list(map(_digest, map(_sha256, pairs)))
-            self._append_subtree(level[0], _CHUNK_LEVEL)
-            i += _CHUNK
-        for leaf in leaves[i:]:
-            self.append(leaf)
+        while i < n:
+            size = self._size
+            aligned = (size & -size).bit_length() - 1 if size else n.bit_length()
+            level = min(aligned, (n - i).bit_length() - 1)
+            if level < _MIN_RUN_LEVEL:
+                self.append(leaves[i])
+                i += 1
+                continue
+            run = list(leaves[i : i + (1 << level)])
+            while len(run) > 1:
+                pairs = map(bytes.__add__, map(_NODE.__add__, run[0::2]), run[1::2])
+                run = list(map(_digest, map(_sha256, pairs)))
+            self._append_subtree(run[0], level)
+            i += 1 << level
 
     def _append_subtree(self, subtree: bytes, level: int) -> None:
         hashes = self._hashes
