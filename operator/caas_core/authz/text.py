@@ -11,72 +11,17 @@ the documents; an error is reported at the line:column of the node its JSON poin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Final
 
+from caas_core.authz.lexer import TextSyntaxError, Where, tokens, unescape
 from caas_core.authz.parse import parse_policy_set
 from caas_core.authz.policy import Policy
 from caas_core.authz.schema import DocumentError, Schema, pointer
 
-_TOKEN: Final = re.compile(
-    r"""(?P<space>\s+|//[^\n]*)|(?P<string>"(?:[^"\\]|\\.)*")|(?P<int>\d+)
-    |(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>::|==|!=|<=|>=|&&|\|\||[-<>!(){}\[\],;.@])""",
-    re.VERBOSE,
-)
-_ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
 _RELATIONS: Final = ("==", "!=", "<=", ">=", "<", ">", "in")
 _METHODS: Final = ("contains", "containsAll", "containsAny", "isInRange", "durationSince")
 Doc = dict[str, object]
-
-
-class _SyntaxFailError(Exception):
-    def __init__(self, where: tuple[int, int], message: str) -> None:
-        super().__init__(message)
-        self.where, self.message = where, message
-
-
-def _unescape(body: str, where: tuple[int, int]) -> str:
-    out, i = [], 0
-    while i < len(body):
-        char = body[i]
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        code = body[i + 1] if i + 1 < len(body) else ""
-        if code == "u" and (end := body.find("}", i)) > 0 and body[i + 2 : i + 3] == "{":
-            out.append(chr(int(body[i + 3 : end], 16)))
-            i = end + 1
-        elif code in _ESCAPES:
-            out.append(_ESCAPES[code])
-            i += 2
-        else:
-            raise _SyntaxFailError(where, f"unknown escape \\{code}")
-    return "".join(out)
-
-
-def _tokens(text: str) -> list[tuple[str, str, tuple[int, int]]]:
-    out, at, line, start = [], 0, 1, 0
-    while at < len(text):
-        match = _TOKEN.match(text, at)
-        where = (line, at - start + 1)
-        if match is None:
-            raise _SyntaxFailError(where, f"unexpected character {text[at]!r}")
-        kind = match.lastgroup or ""
-        value = match.group()
-        if kind != "space":
-            out.append((kind, value, where))
-        newlines = value.count("\n")
-        if newlines:
-            line += newlines
-            start = at + value.rindex("\n") + 1
-        at = match.end()
-    out.append(("end", "", (line, at - start + 1)))
-    return out
-
-
-Where = tuple[int, int]
 
 
 class _Reader:
@@ -88,7 +33,7 @@ class _Reader:
     """
 
     def __init__(self, text: str) -> None:
-        self.tokens = _tokens(text)
+        self.tokens = tokens(text)
         self.i = 0
         self.positions: dict[tuple[int, str], Where] = {}
         self.keep: list[object] = []  # positions are keyed by id(): keep every node alive
@@ -110,11 +55,9 @@ class _Reader:
         if (value is not None and (lexeme != value or got_kind == "string")) or (
             kind is not None and got_kind != kind
         ):
-            raise _SyntaxFailError(
-                where, f"expected {value or kind}, found {lexeme or 'the end'!r}"
-            )
+            raise TextSyntaxError(where, f"expected {value or kind}, found {lexeme or 'the end'!r}")
         self.i += 1
-        return _unescape(lexeme[1:-1], where) if got_kind == "string" else lexeme
+        return unescape(lexeme[1:-1], where) if got_kind == "string" else lexeme
 
     def policies(self) -> list[Doc]:
         out: list[Doc] = []
@@ -128,7 +71,7 @@ class _Reader:
             self.take("@")
             self.at(doc, self.here(), "id")
             if self.take(kind="ident") != "id":
-                raise _SyntaxFailError(self.tokens[self.i - 1][2], "only @id annotations are read")
+                raise TextSyntaxError(self.tokens[self.i - 1][2], "only @id annotations are read")
             self.take("(")
             doc["id"] = self.take(kind="string")
             self.take(")")
@@ -193,7 +136,7 @@ class _Reader:
             self.positions.setdefault((id(names), str(len(names))), self.here())
             entity = self.entity()
             if entity["type"] != "Action":
-                raise _SyntaxFailError(self.tokens[self.i - 1][2], 'actions are Action::"name"')
+                raise TextSyntaxError(self.tokens[self.i - 1][2], 'actions are Action::"name"')
             names.append(entity["id"])
             if not (listed and self.peek(",")):
                 break
@@ -254,7 +197,7 @@ class _Reader:
             elif name in _METHODS:
                 node = self.at({"op": name, "left": node, "right": self.expr()}, where)
             else:
-                raise _SyntaxFailError(name_at, f"unknown method {name}")
+                raise TextSyntaxError(name_at, f"unknown method {name}")
             self.take(")")
         return node
 
@@ -295,7 +238,7 @@ class _Reader:
             return doc
         if kind == "ident":
             return self.at({"op": "entity"} | self.entity(), where)
-        raise _SyntaxFailError(where, f"unexpected {lexeme or 'end of text'!r}")
+        raise TextSyntaxError(where, f"unexpected {lexeme or 'end of text'!r}")
 
     def pointers(self, docs: list[Doc]) -> dict[str, Where]:
         """Every recorded position under the JSON pointer its node ended up at."""
@@ -334,7 +277,7 @@ def parse_text(text: str, *, tenant: str, schema: Schema) -> list[Policy]:
     try:
         reader = _Reader(text)
         docs = reader.policies()
-    except _SyntaxFailError as failure:
+    except TextSyntaxError as failure:
         raise DocumentError([(f"{failure.where[0]}:{failure.where[1]}", failure.message)]) from None
     try:
         return parse_policy_set(docs, tenant=tenant, schema=schema)
