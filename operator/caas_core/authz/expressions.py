@@ -213,13 +213,14 @@ def _value(checker: Checker, doc: dict[str, object], at: str) -> tuple[Expr, Typ
 
 def _entity(checker: Checker, doc: dict[str, object], at: str) -> tuple[Expr, Type]:
     type_name, id_ = doc.get("type"), doc.get("id")
-    if type_name != "Action" and type_name not in checker.schema.entity_types:
+    if not isinstance(type_name, str) or (
+        type_name != "Action" and type_name not in checker.schema.entity_types
+    ):
         raise Invalid(pointer_join(at, "type"), f"unknown entity type {type_name!r}")
-    if type_name == "Action" and id_ not in checker.schema.actions:
-        raise Invalid(pointer_join(at, "id"), f"unknown action {id_!r}")
     if not isinstance(id_, str) or not 0 < len(id_) <= MAX_STRING:
         raise Invalid(pointer_join(at, "id"), "expected an entity id")
-    assert isinstance(type_name, str)
+    if type_name == "Action" and id_ not in checker.schema.actions:
+        raise Invalid(pointer_join(at, "id"), f"unknown action {id_!r}")
     return Lit(Uid(checker.tenant, type_name, id_)), Type(
         kind="Entity", entities=frozenset((type_name,))
     )

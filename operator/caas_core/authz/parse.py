@@ -165,6 +165,6 @@ def _action(doc: object, schema: Schema, at: str) -> ActionScope:
     if doc["op"] == "==" and len(names) != 1:
         raise Invalid(pointer_join(at, "actions"), "`==` takes exactly one action")
     for i, name in enumerate(names):
-        if name not in schema.actions:
+        if not isinstance(name, str) or name not in schema.actions:
             raise Invalid(pointer_join(at, "actions", i), f"unknown action {name!r}")
     return ActionScope(op=doc["op"], actions=tuple(names))

@@ -97,7 +97,11 @@ def _names(doc: object, at: str, errors: list[tuple[str, str]]) -> list[str]:
 
 
 def _type(doc: object, at: str, errors: list[tuple[str, str]], depth: int = 0) -> Type | None:  # noqa: PLR0911
-    if not isinstance(doc, dict) or doc.get("type") not in KINDS:
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("type"), str)
+        or doc["type"] not in KINDS
+    ):
         errors.append((pointer_join(at, "type"), f"expected a type, one of {sorted(KINDS)}"))
         return None
     kind = doc["type"]
@@ -174,7 +178,7 @@ def parse_schema(doc: object) -> Schema:
         )
         for field_name, listed in (("principalTypes", principals), ("resourceTypes", resources)):
             for i, type_name in enumerate(listed):
-                if type_name not in doc.get("entityTypes", {}):
+                if type_name not in types:
                     errors.append(
                         (pointer_join(at, field_name, i), f"unknown entity type {type_name!r}")
                     )
