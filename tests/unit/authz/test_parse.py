@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from caas_core.authz.context import record_from_json
 from caas_core.authz.entities import Entity
 from caas_core.authz.expressions import MAX_DEPTH, MAX_NODES
 from caas_core.authz.parse import parse_policy, parse_policy_set
@@ -226,3 +227,46 @@ def test_schema_documents_are_refused_at_pointers() -> None:
         "/actions/read/resourceTypes/1",
         "/actions/read/memberOf/0",
     ]
+
+
+def test_contexts_and_attributes_are_typed_from_json_by_the_schema() -> None:
+    context = record_from_json(
+        attributes=SCHEMA.context, doc={"ip": "10.1.2.3", "mfa_level": 2}, tenant="acme"
+    )
+    assert context == {"ip": ip("10.1.2.3"), "mfa_level": 2}
+    user = SCHEMA.entity_types["User"].attributes
+    attrs = record_from_json(attributes=user, doc={"level": 1, "tags": ["a", "b"]}, tenant="acme")
+    assert attrs == {"level": 1, "tags": frozenset({"a", "b"})}
+    owner = SCHEMA.entity_types["Channel"].attributes
+    assert record_from_json(
+        attributes=owner, doc={"owner": {"type": "User", "id": "u"}}, tenant="acme"
+    ) == {"owner": uid("User", "u")}
+
+
+@pytest.mark.parametrize(
+    ("doc", "pointer", "message"),
+    [
+        ({"ip": "not-an-ip", "mfa_level": 1}, "/ip", "expected ipaddr"),
+        ({"ip": "10.0.0.1", "mfa_level": True}, "/mfa_level", "expected Long"),
+        ({"ip": "10.0.0.1", "mfa_level": 1, "device": "x"}, "/device", "not declared"),
+        ({"ip": "10.0.0.1"}, "/mfa_level", "required attribute missing"),
+    ],
+)
+def test_ill_typed_contexts_are_refused_at_pointers(
+    doc: object, pointer: str, message: str
+) -> None:
+    with pytest.raises(DocumentError) as caught:
+        record_from_json(attributes=SCHEMA.context, doc=doc, tenant="acme")
+    [(where, what)] = caught.value.errors
+    assert (where, message in what) == (pointer, True)
+
+
+def test_set_elements_and_entity_types_are_checked() -> None:
+    user = SCHEMA.entity_types["User"].attributes
+    with pytest.raises(DocumentError, match="/tags/1: expected String"):
+        record_from_json(attributes=user, doc={"level": 1, "tags": ["a", 2]}, tenant="acme")
+    owner = SCHEMA.entity_types["Channel"].attributes
+    with pytest.raises(DocumentError, match="/owner: expected Entity<User>"):
+        record_from_json(
+            attributes=owner, doc={"owner": {"type": "Group", "id": "g"}}, tenant="acme"
+        )
