@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from caas_core.authz.entities import Entity, EntityGraph, HierarchyError
-from caas_core.authz.evaluate import Reason
+from caas_core.authz.evaluate import Reason, Request, candidates
 from caas_core.authz.index import PolicySetError, compile_policy_set
 from caas_core.authz.policy import Binary, EntityScope, Lit
 from tests.unit.authz.helpers import (
@@ -203,3 +203,26 @@ def test_a_layered_graph_sees_its_base_and_adds_new_ids_only() -> None:
     assert not base.known(key)
     with pytest.raises(HierarchyError, match="given twice"):
         layered.with_entities([Entity(uid=ALICE)])
+
+
+def test_unrelated_policies_and_grants_are_never_looked_at() -> None:
+    """Not timed: the index offers the same candidates with 20,000 unrelated policies added —
+    on other resources, other principals (grants to other users on the same channel) and
+    other actions — so a decision's work does not grow with them."""
+    world = _world()
+    related = [permit("p", principal=in_(ENG), resource=in_(APP)), forbid("f", principal=eq(ALICE))]
+    unrelated = [
+        *(permit(f"other-res-{i}", resource=eq(uid("Channel", f"x{i}"))) for i in range(5000)),
+        *(
+            permit(f"other-user-{i}", principal=eq(uid("User", f"u{i}")), resource=eq(CHAN))
+            for i in range(10000)
+        ),
+        *(
+            permit(f"other-action-{i}", principal=eq(ALICE), action=acts("delete"))
+            for i in range(5000)
+        ),
+    ]
+    request = Request(principal=ALICE, action="read", resource=CHAN)
+    small = {p.id for p in candidates(compiled(*related), world, request)}
+    large = {p.id for p in candidates(compiled(*related, *unrelated), world, request)}
+    assert small == large == {"p", "f"}
