@@ -24,7 +24,9 @@ from caas_core.authz.rbac import (
     Assignment,
     Grant,
     Role,
+    RoleGrant,
     grant_policies,
+    role_grant_policies,
     role_policies,
     with_roles,
 )
@@ -42,6 +44,7 @@ class TenantPolicies:
     roles: tuple[Role, ...] = ()
     assignments: tuple[Assignment, ...] = ()
     grants: tuple[Grant, ...] = ()
+    role_grants: tuple[RoleGrant, ...] = ()
     entities: tuple[Entity, ...] = field(default=())
 
 
@@ -101,6 +104,7 @@ def build(source: TenantPolicies) -> Authorizer:
         *source.policies,
         *role_policies(tenant=tenant, roles=source.roles),
         *grant_policies(grants=source.grants),
+        *role_grant_policies(roles=source.roles, grants=source.role_grants),
     ]
     policy_set = compile_policy_set(
         tenant=tenant, version=source.version, policies=policies, actions=source.actions

@@ -14,7 +14,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from caas_core.authz.entities import Entity
-from caas_core.authz.policy import ANY, ActionScope, Effect, EntityScope, Policy
+from caas_core.authz.policy import (
+    ANY,
+    ActionScope,
+    Binary,
+    Clause,
+    Effect,
+    EntityScope,
+    Lit,
+    Policy,
+    Var,
+)
 from caas_core.authz.values import Uid
 
 ROLE_TYPE = "Role"
@@ -116,6 +126,60 @@ def role_policies(*, tenant: str, roles: Iterable[Role]) -> list[Policy]:
         for role in roles
         for number, permission in enumerate(role.permissions)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class RoleGrant:
+    """`principal` holds `role` (with what it inherits) only on `resource` and below it."""
+
+    id: str
+    principal: Uid
+    role: str
+    resource: Uid
+
+
+def _within(scope: EntityScope, subtree: Uid) -> tuple[EntityScope, tuple[Clause, ...]]:
+    """A permission's resource scope narrowed to `subtree` (a condition where a scope can't)."""
+    inside = Binary(op="in", left=Var(name="resource"), right=Lit(subtree))
+    if scope.op == "any":
+        return EntityScope(op="in", entity=subtree), ()
+    if scope.op == "is" and scope.entity is None:
+        return EntityScope(op="is", type=scope.type, entity=subtree), ()
+    assert scope.entity is not None
+    also = Clause(
+        kind="when", expr=Binary(op="in", left=Var(name="resource"), right=Lit(scope.entity))
+    )
+    if scope.op == "is":
+        return EntityScope(op="is", type=scope.type, entity=subtree), (also,)
+    if scope.op == "in":
+        return EntityScope(op="in", entity=subtree), (also,)
+    return scope, (Clause(kind="when", expr=inside),)
+
+
+def role_grant_policies(*, roles: Iterable[Role], grants: Iterable[RoleGrant]) -> list[Policy]:
+    """Each role grant as the role's permissions (inherited ones included), each narrowed to
+    the granted subtree and to the grantee: `principal in P, resource in R`."""
+    listed = tuple(roles)
+    closure = role_closure(listed)
+    by_name = {role.name: role for role in listed}
+    out = []
+    for grant in grants:
+        if grant.role not in closure:
+            raise RoleError(f"grant {grant.id!r} names unknown role {grant.role!r}")
+        for held in sorted(closure[grant.role]):
+            for number, permission in enumerate(by_name[held].permissions):
+                resource, conditions = _within(permission.resource, grant.resource)
+                out.append(
+                    Policy(
+                        id=f"grant:{grant.id}:{held}:{number}",
+                        effect=Effect.PERMIT,
+                        principal=EntityScope(op="in", entity=grant.principal),
+                        action=ActionScope(op="in", actions=permission.actions),
+                        resource=resource,
+                        conditions=conditions,
+                    )
+                )
+    return out
 
 
 def grant_policies(*, grants: Iterable[Grant]) -> list[Policy]:

@@ -33,7 +33,16 @@ from caas_core.authz.policy import (
     Unary,
     Var,
 )
-from caas_core.authz.rbac import Grant, Permission, Role, grant_policies, role_policies, with_roles
+from caas_core.authz.rbac import (
+    Grant,
+    Permission,
+    Role,
+    RoleGrant,
+    grant_policies,
+    role_grant_policies,
+    role_policies,
+    with_roles,
+)
 from caas_core.authz.values import DateTime, Duration, Uid, ip
 
 T = "acme"
@@ -270,7 +279,8 @@ def free_policy(draw: st.DrawFn, number: int) -> Policy:
 
 @st.composite
 def policy_set(draw: st.DrawFn, roles: list[Role], size: int) -> list[Policy]:
-    """Role permissions, a few resource grants, and free policies up to `size` policies."""
+    """Role permissions, resource grants, role grants on subtrees, and free policies up to
+    `size` policies."""
     grants = [
         Grant(
             id=f"g{i}",
@@ -282,7 +292,20 @@ def policy_set(draw: st.DrawFn, roles: list[Role], size: int) -> list[Policy]:
         )
         for i in range(draw(st.integers(3, 8)))
     ]
-    fixed = [*role_policies(tenant=T, roles=roles), *grant_policies(grants=grants)]
+    role_grants = [
+        RoleGrant(
+            id=f"rg{i}",
+            principal=draw(st.sampled_from((*USERS, *GROUPS))),
+            role=draw(st.sampled_from(ROLE_NAMES)),
+            resource=draw(st.sampled_from(RESOURCES)),
+        )
+        for i in range(draw(st.integers(1, 3)))
+    ]
+    fixed = [
+        *role_policies(tenant=T, roles=roles),
+        *grant_policies(grants=grants),
+        *role_grant_policies(roles=roles, grants=role_grants),
+    ]
     return [*fixed, *(draw(free_policy(i)) for i in range(max(size - len(fixed), 0)))]
 
 

@@ -15,9 +15,11 @@ from caas_core.authz.rbac import (
     Permission,
     Role,
     RoleError,
+    RoleGrant,
     effective_permissions,
     grant_policies,
     role_closure,
+    role_grant_policies,
     role_policies,
     with_roles,
 )
@@ -153,3 +155,38 @@ def test_a_key_decision_names_the_role_policy() -> None:
     )
     assert decision.allowed
     assert decision.determining == ("role:tokens:issue:0",)
+
+
+def test_a_role_granted_on_a_subtree_applies_only_there_with_inherited_permissions() -> None:
+    other_app, other_chan = uid("Application", "other"), uid("Channel", "o")
+    grant = RoleGrant(id="rg", principal=BOB, role="admin", resource=APP)
+    policies = [
+        *role_policies(tenant=TENANT, roles=ROLES),
+        *role_grant_policies(roles=ROLES, grants=[grant]),
+    ]
+    entities = with_roles(
+        tenant=TENANT,
+        entities=[
+            Entity(uid=ORG),
+            Entity(uid=APP, parents=(ORG,)),
+            Entity(uid=CHAN, parents=(APP,)),
+            Entity(uid=other_app, parents=(ORG,)),
+            Entity(uid=other_chan, parents=(other_app,)),
+        ],
+        roles=ROLES,
+        assignments=(),
+    )
+    world = (compiled(*policies), graph(*entities))
+    assert [a for a in ("read", "write", "delete") if _can(world, BOB, a, CHAN)] == [
+        "read",
+        "write",
+        "delete",
+    ]
+    assert not _can(world, BOB, "delete", APP)  # admin's delete is on channels only
+    assert _can(world, BOB, "write", APP)
+    assert not any(_can(world, BOB, a, other_chan) for a in ("read", "write", "delete"))
+    assert not _can(world, BOB, "read", ORG)
+    with pytest.raises(RoleError, match="unknown role"):
+        role_grant_policies(
+            roles=ROLES, grants=[RoleGrant(id="x", principal=BOB, role="ghost", resource=APP)]
+        )
