@@ -126,8 +126,15 @@ def equal(left: object, right: object) -> bool:
 
 
 def ip(text: str) -> IpRange:
-    """An IP address with its prefix (Cedar keeps both); a bare address is a /32 or /128."""
-    return ipaddress.ip_interface(text)
+    """An IP address with its prefix (Cedar keeps both); a bare address is a /32 or /128.
+
+    IPv4 embedded in IPv6 (`::ffff:10.0.0.1`) is refused, as Cedar refuses it: it would be
+    outside every IPv4 range while naming an IPv4 host.
+    """
+    found = ipaddress.ip_interface(text)
+    if found.version == 6 and "." in text:
+        raise ValueError(f"IPv4 embedded in IPv6 is not accepted: {text!r}")
+    return found
 
 
 def in_range(address: IpRange, network: IpRange) -> bool:

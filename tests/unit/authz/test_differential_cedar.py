@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from itertools import product
 
 import cedarpy
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +24,21 @@ from caas_core.authz import cedar
 from caas_core.authz.entities import Entity, EntityGraph
 from caas_core.authz.evaluate import Request, authorize
 from caas_core.authz.index import compile_policy_set
-from caas_core.authz.policy import Effect, Policy
+from caas_core.authz.policy import (
+    And,
+    Binary,
+    Clause,
+    Effect,
+    Expr,
+    Has,
+    Lit,
+    Or,
+    Policy,
+    SetOf,
+    Unary,
+)
 from caas_core.authz.rbac import Role
+from caas_core.authz.values import DateTime, Duration, Uid, ip
 from tests.unit.authz import corpus
 
 EXAMPLES = 12
@@ -102,3 +117,67 @@ def test_the_corpus_was_large_and_varied() -> None:
     for outcome in ("allowed", "forbidden", "errors"):
         assert TOTAL[outcome] >= 500, TOTAL
     assert TOTAL["requests"] - TOTAL["allowed"] - TOTAL["forbidden"] >= 500, TOTAL
+
+
+def _dt(text: str) -> Lit:
+    return Lit(DateTime.of(datetime.fromisoformat(text)))
+
+
+def _b(op: str, left: Expr, right: Expr) -> Binary:
+    return Binary(op=op, left=left, right=right)
+
+
+EDGES: list[Expr] = [
+    _b("==", Lit(ip("10.0.0.1/8")), Lit(ip("10.0.0.2/8"))),
+    _b("==", Lit(ip("10.0.0.1")), Lit(ip("10.0.0.1/32"))),
+    _b("isInRange", Lit(ip("10.1.2.3/8")), Lit(ip("10.0.0.0/8"))),
+    _b("isInRange", Lit(ip("10.0.0.0/8")), Lit(ip("10.1.2.3/16"))),
+    _b("isInRange", Lit(ip("2001:db8::1")), Lit(ip("10.0.0.0/8"))),
+    _b(
+        "==",
+        Unary(op="toTime", arg=_dt("1969-12-31T23:00:00+00:00")),
+        Lit(Duration(23 * 3_600_000)),
+    ),
+    _b(
+        "<",
+        _b("durationSince", _dt("2026-03-02T10:00:00+00:00"), _dt("2026-03-02T11:30:00+00:00")),
+        Lit(Duration(0)),
+    ),
+    _b("==", Lit(True), Lit(1)),
+    _b("==", Lit(frozenset({True})), Lit(frozenset({1}))),
+    _b("==", Lit(frozenset({1, 2})), SetOf(items=(Lit(2), Lit(1), Lit(1)))),
+    _b("contains", Lit(frozenset({1, "a"})), Lit("a")),
+    _b("contains", Lit(frozenset({1})), Lit(True)),
+    _b("<", Lit("a"), Lit("b")),
+    _b("<", _dt("2026-01-01T00:00:00+00:00"), Lit(Duration(5))),
+    Or(
+        left=Unary(op="!", arg=_b("==", Lit(1), Lit(1))),
+        right=_b("==", Lit(frozenset()), Lit(frozenset())),
+    ),
+    _b(
+        "in",
+        Lit(Uid(corpus.T, "Group", "a")),
+        SetOf(items=(Lit(Uid(corpus.T, "Group", "a")), Lit(2))),
+    ),
+    _b("in", Lit(Uid(corpus.T, "Group", "a")), Lit(frozenset({Uid(corpus.T, "Group", "b")}))),
+    _b("containsAll", Lit(frozenset({1, 2})), Lit(frozenset())),
+    _b("containsAny", Lit(frozenset({1, 2})), Lit(frozenset())),
+    And(left=Lit(False), right=_b("<", Lit("x"), Lit(1))),
+    And(left=Lit(True), right=Lit(1)),
+    Has(obj=Lit(Uid(corpus.T, "Group", "missing")), attr="x"),
+]
+
+
+@pytest.mark.parametrize("condition", EDGES, ids=cedar.expr)
+def test_value_semantics_match_cedar_on_edge_cases(condition: Expr) -> None:
+    """Edge cases of equality, sets, IP ranges, datetimes and errors, one policy each."""
+    policy = Policy(id="e", effect=Effect.PERMIT, conditions=(Clause(kind="when", expr=condition),))
+    policy_set = compile_policy_set(tenant=corpus.T, version="v", policies=[policy], actions={})
+    request = Request(principal=corpus.USERS[0], action="read", resource=corpus.TENANT)
+    graph = EntityGraph.build(tenant=corpus.T, entities=())
+    ours = authorize(policy_set=policy_set, entities=graph, request=request)
+    theirs = cedarpy.is_authorized(cedar.request(request), cedar.policies([policy]), [])
+    assert theirs.decision in (cedarpy.Decision.Allow, cedarpy.Decision.Deny), (
+        theirs.diagnostics.errors
+    )
+    assert (ours.allowed, bool(ours.errors)) == (theirs.allowed, bool(theirs.diagnostics.errors))
