@@ -5,9 +5,11 @@ engine is tested exhaustively without servers and measured without noise.
 
 - `engine`: `TenantPolicies` → `build` → `Authorizer` (authorize, batch, explain, what-if);
   `decision_key` and `log_record` for the decision cache and the audit writer.
-- `schema` / `parse`: a tenant's schema and policies from JSON, refused at exact pointers.
+- `schema`, `parse`, `text`, `context`: a tenant's schema, its policies as JSON or Cedar-like
+  text, and request contexts / entity attributes from JSON, refused at exact locations.
 - `policy`, `rbac`, `entities`: the model (policies, templates, roles, assignments, grants,
-  entity hierarchy); `index`, `conditions`, `evaluate`: compile once, decide fast.
+  role grants on subtrees, entity hierarchy); `index`, `conditions`, `evaluate`: compile once,
+  decide fast; `explain`, `whatif`: traces and flips.
 - `platform`: the control plane's API-key scopes as built-in roles (`scope_allows`).
 - `cedar`: export to Cedar text and entities JSON (the differential tests' bridge).
 """
