@@ -84,13 +84,21 @@ def authorize_key(*, tenant: str, key_id: str, granted: Iterable[str], required:
     Granted strings that are not built-in roles are ignored (they grant nothing), and a
     `required` scope that is not a known action is denied: the engine fails closed.
     """
-    policy_set, graph = _compiled(tenant)
-    held = dict.fromkeys(granted)
-    parents = tuple(role_uid(tenant, scope) for scope in held if scope in _ROLE_NAMES)
+    policy_set, _ = _compiled(tenant)
+    held = frozenset(scope for scope in granted if scope in _ROLE_NAMES)
     key = Uid(tenant, KEY_TYPE, key_id)
     request = Request(principal=key, action=required, resource=Uid(tenant, TENANT_TYPE, tenant))
-    entities = graph.with_entities((Entity(uid=key, parents=parents),))
+    entities = _key_graph(tenant, key_id, held)
     return authorize(policy_set=policy_set, entities=entities, request=request)
+
+
+@lru_cache(maxsize=4096)
+def _key_graph(tenant: str, key_id: str, held: frozenset[str]) -> EntityGraph:
+    """The built-in roles plus one key holding `held`; keys are asked about again and again,
+    so the layer (its closure over the roles) is built once per key and set of scopes."""
+    _, graph = _compiled(tenant)
+    parents = tuple(role_uid(tenant, scope) for scope in sorted(held))
+    return graph.with_entities((Entity(uid=Uid(tenant, KEY_TYPE, key_id), parents=parents),))
 
 
 def scope_allows(*, tenant: str, granted: Iterable[str], required: str) -> bool:
