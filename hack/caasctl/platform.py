@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from caasctl.stack import lifecycle, probes
-from caasctl.stack.components import env_vars, generated_secret
+from caasctl.stack.components import env_vars
 from caasctl.stack.config import REPO_ROOT, StackConfig
 from caasctl.stack.processes import Process, port_holder, port_in_use
+from caasctl.stack.secrets import generated_secret
 from caasctl.stack.steps import StepError, elapsed, say, step
 
 CRDS_DIR = REPO_ROOT / "crds"

@@ -13,6 +13,7 @@ from pathlib import Path
 from caasctl.stack import mongodb, probes
 from caasctl.stack.config import HACK_DIR, StackConfig
 from caasctl.stack.pki import Pki, ensure_pki
+from caasctl.stack.secrets import generated_secret
 from caasctl.stack.steps import StepError
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
@@ -33,16 +34,6 @@ class Component:
     ready_timeout: float = 90.0
     # Run once the server is ready, on every `up` (idempotent): e.g. MongoDB's users.
     configure: Callable[[StackConfig], None] | None = None
-
-
-def generated_secret(conf: StackConfig, name: str, *, nbytes: int = 24) -> str:
-    """A random secret made on first use and kept (owner-only) in the stack home."""
-    path = conf.home / "secrets" / name
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(nbytes))
-    return probes.read_secret(path)
 
 
 def redis_password(conf: StackConfig) -> str:

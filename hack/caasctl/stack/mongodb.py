@@ -19,6 +19,7 @@ from urllib.parse import quote_plus
 
 from caasctl.stack import probes
 from caasctl.stack.config import HACK_DIR, StackConfig
+from caasctl.stack.secrets import generated_secret
 from caasctl.stack.steps import StepError
 
 # The platform's MongoDB roles and users, shared with the kind path (hack/kind/up.sh).
@@ -34,8 +35,6 @@ def platform_users() -> dict[str, Any]:
 
 
 def _password(conf: StackConfig, user: str) -> str:
-    from caasctl.stack.components import generated_secret  # noqa: PLC0415 — avoids a cycle
-
     return generated_secret(conf, f"mongodb-{user}-password", nbytes=24)
 
 
