@@ -5,9 +5,11 @@ Why SecantusDB and not FerretDB: docs/local-stack.md (measured fidelity and spee
 only speaks standard MongoDB 7.0+, so the users and roles made here are the ones a real `mongod`
 or Atlas deployment needs too (docs/mongodb-users.md; the kind path creates the same ones).
 
-Users are made right after the first start through MongoDB's localhost exception (a server with
-`--auth` and no user yet lets a loopback client create the first one), then kept in step with
-the generated passwords on every `up`: an edited or lost password file is repaired, not a lockout.
+The administrator is made right after the first start through MongoDB's localhost exception (a
+server with `--auth` and no user yet lets a loopback client create the first one); the platform's
+roles and users are then kept in step with platform-users.json and the generated passwords on
+every `up`, so a changed role or a lost platform password file is repaired. The administrator's
+password file is the one to keep: without it only `caasctl stack down --purge` starts afresh.
 """
 
 from __future__ import annotations
