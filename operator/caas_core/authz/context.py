@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from caas_core.authz.entities import Entity
 from caas_core.authz.expressions import MAX_SET, MAX_STRING
-from caas_core.authz.schema import Attribute, DocumentError, Type, pointer_join
+from caas_core.authz.schema import Attribute, DocumentError, Schema, Type, pointer, pointer_join
 from caas_core.authz.values import LONG_MAX, LONG_MIN, DateTime, Duration, Uid, ip
 
 
@@ -84,3 +85,47 @@ def record_from_json(
         return _record(attributes, doc, "", tenant)
     except _Refused as refused:
         raise DocumentError([(refused.at, refused.message)]) from None
+
+
+def entities_from_json(*, schema: Schema, doc: object, tenant: str) -> list[Entity]:
+    """Entities `[{"type", "id", "attrs", "parents": [{"type", "id"}]}]` checked by the schema:
+    declared types, typed attributes, parents only of the types the schema lets them be in."""
+    if not isinstance(doc, list):
+        raise DocumentError([("", "expected a list of entities")])
+    try:
+        return [_entity(schema, item, pointer(i), tenant) for i, item in enumerate(doc)]
+    except _Refused as refused:
+        raise DocumentError([(refused.at, refused.message)]) from None
+
+
+def _entity(schema: Schema, item: object, at: str, tenant: str) -> Entity:
+    if not isinstance(item, dict):
+        raise _Refused(at, "expected an entity object")
+    type_name, id_ = item.get("type"), item.get("id")
+    declared = schema.entity_types.get(type_name) if isinstance(type_name, str) else None
+    if declared is None:
+        raise _Refused(pointer_join(at, "type"), f"unknown entity type {type_name!r}")
+    if not isinstance(id_, str) or not 0 < len(id_) <= MAX_STRING:
+        raise _Refused(pointer_join(at, "id"), "expected an entity id")
+    attrs, parents = item.get("attrs", {}), item.get("parents", [])
+    if not isinstance(attrs, dict):
+        raise _Refused(pointer_join(at, "attrs"), "expected an object")
+    if not isinstance(parents, list):
+        raise _Refused(pointer_join(at, "parents"), "expected a list")
+    allowed = Type(kind="Entity", entities=declared.member_of)
+    return Entity(
+        uid=Uid(tenant, str(type_name), id_),
+        attrs=_record(declared.attributes, attrs, pointer_join(at, "attrs"), tenant),
+        parents=tuple(
+            _parent(allowed, parent, pointer_join(at, "parents", j), tenant)
+            for j, parent in enumerate(parents)
+        ),
+    )
+
+
+def _parent(allowed: Type, doc: object, at: str, tenant: str) -> Uid:
+    if not allowed.entities:
+        raise _Refused(at, "this entity type is in no other type (schema memberOf)")
+    found = _value(allowed, doc, at, tenant)
+    assert isinstance(found, Uid)
+    return found

@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from caas_core.authz.context import entities_from_json, record_from_json
 from caas_core.authz.parse import parse_policy
 from caas_core.authz.schema import DocumentError, parse_schema
 from caas_core.authz.text import parse_text
@@ -100,3 +101,13 @@ def test_a_schema_with_any_part_replaced_is_read_or_refused(data: st.DataObject)
     node[path[-1]] = data.draw(_JSON)
     refused = _refusal(lambda: parse_schema(doc))
     assert all(where.startswith("/") for where in refused)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(doc=st.lists(_JSON, max_size=3), context=_JSON)
+def test_arbitrary_entities_and_contexts_are_read_or_refused(doc: object, context: object) -> None:
+    refused = _refusal(lambda: entities_from_json(schema=SCHEMA, doc=doc, tenant="acme"))
+    refused += _refusal(
+        lambda: record_from_json(attributes=SCHEMA.context, doc=context, tenant="acme")
+    )
+    assert all(where == "" or where.startswith("/") for where in refused)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from caas_core.authz.context import record_from_json
+from caas_core.authz.context import entities_from_json, record_from_json
 from caas_core.authz.entities import Entity
 from caas_core.authz.expressions import MAX_DEPTH, MAX_NODES
 from caas_core.authz.parse import parse_policy, parse_policy_set
@@ -270,3 +270,40 @@ def test_set_elements_and_entity_types_are_checked() -> None:
         record_from_json(
             attributes=owner, doc={"owner": {"type": "Group", "id": "g"}}, tenant="acme"
         )
+
+
+def test_entities_from_json_follow_the_schema() -> None:
+    user = {"type": "User", "id": "alice", "attrs": {"level": 2, "tags": []}}
+    doc = [
+        {**user, "parents": [{"type": "Group", "id": "eng"}]},
+        {"type": "Channel", "id": "c", "attrs": {"owner": {"type": "User", "id": "alice"}}},
+    ]
+    alice, channel = entities_from_json(schema=SCHEMA, doc=doc, tenant="acme")
+    assert alice == Entity(
+        uid=uid("User", "alice"),
+        attrs={"level": 2, "tags": frozenset()},
+        parents=(uid("Group", "eng"),),
+    )
+    assert channel.attrs == {"owner": uid("User", "alice")}
+
+
+USER = {"type": "User", "id": "u", "attrs": {"level": 1, "tags": []}}
+
+
+@pytest.mark.parametrize(
+    ("entity", "pointer", "message"),
+    [
+        ({"type": "Robot", "id": "r"}, "/0/type", "unknown entity type"),
+        ({**USER, "id": ""}, "/0/id", "expected an entity id"),
+        ({**USER, "attrs": {"tags": []}}, "/0/attrs/level", "required"),
+        ({**USER, "parents": [{"type": "Channel", "id": "c"}]}, "/0/parents/0", "Entity<Group>"),
+        ({"type": "Group", "id": "g", "parents": [USER]}, "/0/parents/0", "in no other type"),
+    ],
+)
+def test_entities_breaking_the_schema_are_refused_at_pointers(
+    entity: object, pointer: str, message: str
+) -> None:
+    with pytest.raises(DocumentError) as caught:
+        entities_from_json(schema=SCHEMA, doc=[entity], tenant="acme")
+    [(where, what)] = caught.value.errors
+    assert (where, message in what) == (pointer, True)
