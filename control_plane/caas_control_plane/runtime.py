@@ -38,17 +38,18 @@ from caas_control_plane.stores.refresh_tokens import FAMILIES, RefreshTokenStore
 from caas_control_plane.stores.revocation_feed import RevocationFeed
 from caas_control_plane.stores.sessions import SessionStore
 from caas_control_plane.stores.signing_keys import SigningKeyStore
-from caas_control_plane.stores.tenants import TenantStore
 from caas_control_plane.stores.usage import UsageCounters
 from caas_control_plane.version import SERVICE_NAME
 from caas_core.adapters.api_key_store import ApiKeyStore
+from caas_core.adapters.audit import AUDIT_COLLECTION, MongoAuditWriter
 from caas_core.adapters.clients import BackendClients
 from caas_core.adapters.outbox import COLLECTION as OUTBOX
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
 from caas_core.adapters.revocation_store import COLLECTION as REVOCATIONS
 from caas_core.adapters.revocation_store import EXPIRE_AT as REVOCATION_EXPIRE_AT
-from caas_core.adapters.revocation_store import RevocationStore
-from caas_core.audit import AUDIT_COLLECTION, AuditWriter, MongoAuditWriter
+from caas_core.adapters.revocation_store import BroadcastRevocations, RevocationStore
+from caas_core.adapters.tenant_profiles import TenantProfileStore
+from caas_core.domain.audit import AuditWriter
 from caas_core.domain.naming import PLATFORM_DATABASE
 
 logger = logging.getLogger(__name__)
@@ -165,10 +166,9 @@ class Runtime:
             clock=clock,
         )
         revocations = RevocationService(
-            store=RevocationStore(db),
+            store=BroadcastRevocations(RevocationStore(db), outbox),
             families=families,
             sessions=sessions,
-            outbox=outbox,
             access_token_ttl=settings.access_token_ttl,
             clock=clock,
         )
@@ -219,7 +219,7 @@ class Runtime:
             ),
         )
         tenants = TenantService(
-            store=TenantStore(db),
+            store=TenantProfileStore(db),
             api_keys=api_key_store,
             families=families,
             counters=UsageCounters(clients.redis),

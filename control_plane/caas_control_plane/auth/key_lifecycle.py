@@ -13,11 +13,11 @@ Rotation is therefore one insert of generation `max + 1`: instances racing to ro
 the unique generation and exactly one insert wins.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from caas_control_plane.auth.signing import KeyRing, RetiringKey, SigningKey
 
@@ -150,3 +150,20 @@ def prunable(
         if now > ordered[i + 1].activates_at + verify_for + keep
         and ordered[i + 1].activates_at <= now
     )
+
+
+def describe(
+    records: Sequence[KeyRecord], *, states: Mapping[int, str], now: datetime
+) -> list[dict[str, Any]]:
+    """A public summary of the keys (no key material), for admin answers and logs."""
+    return [
+        {
+            "generation": record.generation,
+            "kid": record.key.kid,
+            "state": states.get(record.generation, "unknown"),
+            "activatesAt": record.activates_at.isoformat(),
+            "createdAt": record.created_at.isoformat(),
+            "ageSeconds": int((now - record.created_at).total_seconds()),
+        }
+        for record in records
+    ]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from caas_control_plane.auth.scopes import has_scope, is_valid_scope
+from caas_control_plane.ports import ApiKeys
 from caas_control_plane.services.api_keys import ApiKeyAuthenticator
 from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.errors import (
@@ -23,10 +24,14 @@ from caas_control_plane.services.errors import (
 )
 from caas_control_plane.services.revocation import RevocationService
 from caas_control_plane.services.tenants import TenantService
-from caas_core.adapters.api_key_store import ApiKeyNotFoundError, ApiKeyStore
-from caas_core.audit import Actor, AuditWriter, Outcome
-from caas_core.domain.api_key_records import ApiKeyRecord, ForeignKeyError, KeyWriter
+from caas_core.domain.api_key_records import (
+    ApiKeyNotFoundError,
+    ApiKeyRecord,
+    ForeignKeyError,
+    KeyWriter,
+)
 from caas_core.domain.api_keys import format_api_key, hash_api_key, new_api_key
+from caas_core.domain.audit import Actor, AuditWriter, Outcome
 
 Clock = Callable[[], datetime]
 
@@ -45,7 +50,7 @@ class ApiKeyAdmin:
     def __init__(
         self,
         *,
-        store: ApiKeyStore,
+        store: ApiKeys,
         tenants: TenantService,
         authenticator: ApiKeyAuthenticator,
         revocations: RevocationService,

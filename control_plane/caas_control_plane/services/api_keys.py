@@ -6,17 +6,16 @@ from datetime import datetime
 from typing import Final
 
 from caas_control_plane.auth.scopes import has_scope
+from caas_control_plane.ports import ApiKeys, LockoutPolicy, Lockouts
 from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.errors import (
     InsufficientScopeError,
     InvalidCredentialsError,
     LockedError,
 )
-from caas_control_plane.stores.lockout import Lockout, LockoutPolicy
-from caas_core.adapters.api_key_store import ApiKeyStore
-from caas_core.audit import Actor, AuditWriter, Outcome
 from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key, verify_api_key
+from caas_core.domain.audit import Actor, AuditWriter, Outcome
 
 _CACHE_LIMIT: Final = 10_000
 
@@ -72,11 +71,11 @@ class ApiKeyAuthenticator:
     def __init__(
         self,
         *,
-        store: ApiKeyStore,
+        store: ApiKeys,
         audit: AuditWriter,
         clock: Callable[[], datetime],
         cache: ApiKeyCache | None = None,
-        lockout: Lockout | None = None,
+        lockout: Lockouts | None = None,
         lockout_policy: LockoutPolicy | None = None,
     ) -> None:
         self._store = store

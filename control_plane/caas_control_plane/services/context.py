@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from caas_control_plane.auth.signing import AccessClaims
-from caas_core.audit import Actor, AuditEvent, Outcome
 from caas_core.domain.api_key_records import ApiKeyRecord
+from caas_core.domain.audit import Actor, AuditEvent, Outcome
 
 # Every client "address" that does not parse (only a misconfigured trusted proxy forwards such
 # text) shares one budget: inventing new junk must not buy a fresh budget.

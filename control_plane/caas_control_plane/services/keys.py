@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from caas_control_plane.auth import key_lifecycle
 from caas_control_plane.auth.jwks import jwks_document
-from caas_control_plane.auth.key_lifecycle import KeyRecord
+from caas_control_plane.auth.key_lifecycle import KeyRecord, describe
 from caas_control_plane.auth.signing import (
     DEFAULT_LEEWAY,
     AccessClaims,
@@ -19,7 +19,7 @@ from caas_control_plane.auth.signing import (
     sign_access_token,
     verify_access_token,
 )
-from caas_control_plane.stores.signing_keys import SigningKeyStore, describe
+from caas_control_plane.ports import SigningKeys
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class KeyService:
 
     def __init__(
         self,
-        store: SigningKeyStore,
+        store: SigningKeys,
         *,
         policy: KeyPolicy,
         issuer: str,

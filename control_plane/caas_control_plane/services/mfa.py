@@ -16,12 +16,11 @@ import io
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import segno
 
 from caas_control_plane.auth.backup_codes import (
-    BackupCodes,
     ScryptCost,
     generate_backup_codes,
     normalize_backup_code,
@@ -35,8 +34,16 @@ from caas_control_plane.auth.totp import (
     new_totp_secret,
     provisioning_uri,
     secret_to_base32,
-    time_step,
     verify_totp,
+)
+from caas_control_plane.ports import (
+    LockoutPolicy,
+    Lockouts,
+    MfaFactors,
+    MfaFactorStore,
+    Sessions,
+    TotpFactor,
+    factor_id,
 )
 from caas_control_plane.services.context import ClientInfo, Principal
 from caas_control_plane.services.errors import (
@@ -49,10 +56,7 @@ from caas_control_plane.services.errors import (
 )
 from caas_control_plane.services.keys import KeyService
 from caas_control_plane.services.revocation import RevocationService
-from caas_control_plane.stores.lockout import Lockout, LockoutPolicy
-from caas_control_plane.stores.mfa import MfaStore, factor_id, to_binary
-from caas_control_plane.stores.sessions import SessionStore
-from caas_core.audit import AuditWriter, Outcome
+from caas_core.domain.audit import AuditWriter, Outcome
 
 Clock = Callable[[], datetime]
 _PURPOSE: Final = "totp"
@@ -123,11 +127,11 @@ class MfaService:
     def __init__(
         self,
         *,
-        store: MfaStore,
-        sessions: SessionStore,
+        store: MfaFactorStore,
+        sessions: Sessions,
         keys: KeyService,
         revocations: RevocationService,
-        lockout: Lockout,
+        lockout: Lockouts,
         lockout_policy: LockoutPolicy,
         audit: AuditWriter,
         kek_id: str,
@@ -155,26 +159,20 @@ class MfaService:
 
     async def status(self, principal: Principal) -> MfaStatus:
         """The caller's factors."""
-        doc = await self._store.get(principal.tenant, principal.user_id) or {}
-        totp = doc.get("totp")
-        state = "none" if not totp else ("enabled" if totp.get("confirmed") else "pending")
-        backup = doc.get("backup") or {}
+        factors = await self._store.get(principal.tenant, principal.user_id)
+        totp = factors.totp
+        state = "none" if totp is None else ("enabled" if totp.confirmed else "pending")
         now = self._clock()
-        trusted = {
-            entry["deviceId"]: _aware(entry["until"])
-            for entry in (doc.get("trusted") or {}).values()
-            if _aware(entry["until"]) > now
-        }
         return MfaStatus(
             totp=state,
-            backup_codes_remaining=len(backup.get("hashes") or ()),
-            trusted_devices=trusted,
+            backup_codes_remaining=0 if factors.backup is None else len(factors.backup.hashes),
+            trusted_devices={d: until for d, until in factors.trusted.items() if until > now},
         )
 
     async def enabled(self, *, tenant: str, user_id: str) -> bool:
         """Whether the user has a confirmed TOTP factor."""
-        doc = await self._store.get(tenant, user_id) or {}
-        return bool((doc.get("totp") or {}).get("confirmed"))
+        totp = (await self._store.get(tenant, user_id)).totp
+        return totp is not None and totp.confirmed
 
     async def enrol(self, principal: Principal, *, client: ClientInfo) -> Enrolment:
         """A new (pending) TOTP secret; refused while a confirmed one exists."""
@@ -189,10 +187,8 @@ class MfaService:
             purpose=_PURPOSE,
             subject=subject,
         )
-        await self._store.set_fields(
-            principal.tenant,
-            principal.user_id,
-            {"totp": {"sealed": sealed, "confirmed": False, "enrolledAt": self._clock()}},
+        await self._store.start_totp(
+            principal.tenant, principal.user_id, sealed=sealed, at=self._clock()
         )
         uri = provisioning_uri(
             secret=secret,
@@ -204,24 +200,15 @@ class MfaService:
 
     async def confirm(self, principal: Principal, code: str, *, client: ClientInfo) -> list[str]:
         """Enable the pending secret with a first code; returns the backup codes (shown once)."""
-        doc = await self._store.get(principal.tenant, principal.user_id) or {}
-        totp = doc.get("totp")
-        if not totp:
+        totp = (await self._store.get(principal.tenant, principal.user_id)).totp
+        if totp is None:
             raise NotFoundError("no TOTP enrolment is pending; start one first")
-        if totp.get("confirmed"):
+        if totp.confirmed:
             raise ConflictError("TOTP is already enabled")
         step = await self._check_totp(principal, code, totp=totp, client=client)
         codes, stored = generate_backup_codes(cost=self._backup_cost)
-        now = self._clock()
-        await self._store.set_fields(
-            principal.tenant,
-            principal.user_id,
-            {
-                "totp.confirmed": True,
-                "totp.confirmedAt": now,
-                "totp.lastStep": step,
-                "backup": _backup_document(stored, now=now),
-            },
+        await self._store.confirm_totp(
+            principal.tenant, principal.user_id, step=step, backup=stored, at=self._clock()
         )
         await self._emit("mfa.totp.enabled", principal, client, Outcome.SUCCESS)
         return list(codes)
@@ -251,9 +238,9 @@ class MfaService:
         if not await self.enabled(tenant=principal.tenant, user_id=principal.user_id):
             raise MfaRequiredError("enrol a second factor first (POST /v1/mfa/totp/enroll)")
         device = await self._session_device(principal)
-        doc = await self._store.get(principal.tenant, principal.user_id) or {}
-        entry = (doc.get("trusted") or {}).get(_field(device or ""))
-        if device is None or entry is None or _aware(entry["until"]) <= self._clock():
+        trusted = (await self._store.get(principal.tenant, principal.user_id)).trusted
+        until = None if device is None else trusted.get(device)
+        if until is None or until <= self._clock():
             raise MfaRequiredError(
                 "verify a TOTP or backup code at POST /v1/mfa/verify for this action"
             )
@@ -286,9 +273,7 @@ class MfaService:
         if not await self.enabled(tenant=principal.tenant, user_id=principal.user_id):
             raise NotFoundError("TOTP is not enabled")
         await self._second_factor(principal, code=code, backup_code=backup_code, client=client)
-        await self._store.unset_fields(
-            principal.tenant, principal.user_id, ["totp", "backup", "trusted"]
-        )
+        await self._store.remove_all(principal.tenant, principal.user_id)
         await self._emit("mfa.totp.disabled", principal, client, Outcome.SUCCESS)
 
     async def regenerate_backup_codes(
@@ -305,10 +290,8 @@ class MfaService:
             raise NotFoundError("TOTP is not enabled")
         await self._second_factor(principal, code=code, backup_code=backup_code, client=client)
         codes, stored = generate_backup_codes(cost=self._backup_cost)
-        await self._store.set_fields(
-            principal.tenant,
-            principal.user_id,
-            {"backup": _backup_document(stored, now=self._clock())},
+        await self._store.replace_backup_codes(
+            principal.tenant, principal.user_id, codes=stored, at=self._clock()
         )
         await self._emit("mfa.backup_codes.regenerated", principal, client, Outcome.SUCCESS)
         return list(codes)
@@ -316,9 +299,7 @@ class MfaService:
     async def forget_device(self, principal: Principal, device_id: str) -> None:
         """Stop trusting one device (a sensitive action: needs a step-up with MFA)."""
         await self.require_step_up(principal)
-        await self._store.unset_fields(
-            principal.tenant, principal.user_id, [f"trusted.{_field(device_id)}"]
-        )
+        await self._store.forget_device(principal.tenant, principal.user_id, device_id=device_id)
 
     # -- internals ---------------------------------------------------------------------------------
 
@@ -332,32 +313,30 @@ class MfaService:
     ) -> str:
         if (code is None) == (backup_code is None):
             raise InvalidRequestError("give exactly one of code and backupCode")
-        doc = await self._store.get(principal.tenant, principal.user_id) or {}
-        totp = doc.get("totp") or {}
-        if not totp.get("confirmed"):
+        factors = await self._store.get(principal.tenant, principal.user_id)
+        totp = factors.totp
+        if totp is None or not totp.confirmed:
             raise NotFoundError("TOTP is not enabled")
         if code is not None:
             step = await self._check_totp(principal, code, totp=totp, client=client)
-            await self._store.set_fields(
-                principal.tenant, principal.user_id, {"totp.lastStep": step}
-            )
+            await self._store.record_totp_step(principal.tenant, principal.user_id, step=step)
             return "otp"
-        await self._check_backup(principal, backup_code or "", doc=doc, client=client)
+        await self._check_backup(principal, backup_code or "", factors=factors, client=client)
         return "backup_code"
 
     async def _check_totp(
-        self, principal: Principal, code: str, *, totp: Mapping[str, Any], client: ClientInfo
+        self, principal: Principal, code: str, *, totp: TotpFactor, client: ClientInfo
     ) -> int:
         subject = f"totp:{factor_id(principal.tenant, principal.user_id)}"
         await self._not_locked(subject)
         secret = unseal_secret(
-            totp["sealed"],
+            totp.sealed,
             keks=self._keks,
             purpose=_PURPOSE,
             subject=factor_id(principal.tenant, principal.user_id),
         )
         now = self._clock()
-        step = verify_totp(code, secret=secret, now=now, last_used_step=totp.get("lastStep"))
+        step = verify_totp(code, secret=secret, now=now, last_used_step=totp.last_step)
         if step is not None:
             spent = await self._store.spend(
                 f"totp/{factor_id(principal.tenant, principal.user_id)}/{step}",
@@ -371,11 +350,11 @@ class MfaService:
         raise InvalidCredentialsError("the code is not valid (or was used already)")
 
     async def _check_backup(
-        self, principal: Principal, code: str, *, doc: Mapping[str, Any], client: ClientInfo
+        self, principal: Principal, code: str, *, factors: MfaFactors, client: ClientInfo
     ) -> None:
         subject = f"backup:{factor_id(principal.tenant, principal.user_id)}"
         await self._not_locked(subject)
-        stored = _backup_codes(doc.get("backup"))
+        stored = factors.backup
         remaining = (
             None
             if stored is None or normalize_backup_code(code) is None
@@ -389,10 +368,8 @@ class MfaService:
                 at=now,
                 expires_at=now + _BACKUP_KEEP,
             ):
-                await self._store.set_fields(
-                    principal.tenant,
-                    principal.user_id,
-                    {"backup.hashes": [to_binary(h) for h in remaining.hashes]},
+                await self._store.keep_backup_hashes(
+                    principal.tenant, principal.user_id, hashes=remaining.hashes
                 )
                 await self._lockout.success(subject)
                 return
@@ -429,10 +406,8 @@ class MfaService:
         if device is None:
             raise InvalidRequestError("the session has no device id to trust")
         until = self._clock() + self._policy.trusted_device
-        await self._store.set_fields(
-            principal.tenant,
-            principal.user_id,
-            {f"trusted.{_field(device)}": {"deviceId": device, "until": until}},
+        await self._store.trust_device(
+            principal.tenant, principal.user_id, device_id=device, until=until
         )
 
     def _step_up(self, principal: Principal, *, method: str) -> StepUp:
@@ -474,35 +449,3 @@ class MfaService:
                 details=dict(details),
             )
         )
-
-
-def _backup_document(codes: BackupCodes, *, now: datetime) -> dict[str, Any]:
-    return {
-        "salt": to_binary(codes.salt),
-        "hashes": [to_binary(h) for h in codes.hashes],
-        "cost": {"n": codes.cost.n, "r": codes.cost.r, "p": codes.cost.p},
-        "generatedAt": now,
-    }
-
-
-def _backup_codes(doc: Mapping[str, Any] | None) -> BackupCodes | None:
-    if not doc or not doc.get("hashes"):
-        return None
-    cost = doc.get("cost") or {}
-    return BackupCodes(
-        salt=bytes(doc["salt"]),
-        hashes=tuple(bytes(h) for h in doc["hashes"]),
-        cost=ScryptCost(n=cost.get("n", 2**14), r=cost.get("r", 8), p=cost.get("p", 1)),
-    )
-
-
-def _field(device_id: str) -> str:
-    """A device id as a document field name (no dots or dollars)."""
-    return base64.urlsafe_b64encode(device_id.encode()).decode().rstrip("=")
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-__all__ = ["MfaService", "time_step"]

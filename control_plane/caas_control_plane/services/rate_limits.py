@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
+from caas_control_plane.ports import Limit, RateLimits, Usage, lock_key
 from caas_control_plane.services.errors import LockedError, RateLimitedError
-from caas_control_plane.stores.lockout import lock_key
-from caas_control_plane.stores.rate_limit import Limit, RateLimiter, Usage
 
 __all__ = ["API_CALLS", "TOKENS_ISSUED", "RatePolicy", "RequestLimits", "lock_key", "usage_key"]
 
@@ -57,7 +56,7 @@ class RequestLimits:
 
     def __init__(
         self,
-        limiter: RateLimiter | None,
+        limiter: RateLimits | None,
         *,
         policy: RatePolicy,
         client_rate: Callable[[str], Awaitable[ClientRateLike | None]] | None = None,

@@ -20,10 +20,7 @@ from typing import Any, Final
 from caas_control_plane.auth.refresh import RevocationReason
 from caas_control_plane.auth.revocation import Revocation, RevocationKind, RevocationSet
 from caas_control_plane.auth.signing import DEFAULT_LEEWAY, AccessClaims
-from caas_control_plane.stores.refresh_tokens import RefreshTokenStore
-from caas_control_plane.stores.sessions import SessionStore
-from caas_core.adapters.outbox import OutboxStore
-from caas_core.adapters.revocation_store import RevocationStore, revocation_message
+from caas_control_plane.ports import RefreshFamilies, RevocationLog, Sessions
 from caas_core.domain.revocations import api_key_changed
 
 logger = logging.getLogger(__name__)
@@ -45,10 +42,9 @@ class RevocationService:
     def __init__(
         self,
         *,
-        store: RevocationStore,
-        families: RefreshTokenStore,
-        sessions: SessionStore,
-        outbox: OutboxStore,
+        store: RevocationLog,
+        families: RefreshFamilies,
+        sessions: Sessions,
         access_token_ttl: timedelta,
         clock: Clock,
         leeway: timedelta = DEFAULT_LEEWAY,
@@ -56,7 +52,6 @@ class RevocationService:
         self._store = store
         self._families = families
         self._sessions = sessions
-        self._outbox = outbox
         self._clock = clock
         self._horizon = access_token_ttl + leeway
         self._leeway = leeway
@@ -181,10 +176,7 @@ class RevocationService:
     async def publish(self, revocation: Revocation) -> None:
         """Make a revocation durable and its broadcast queued (one transaction), then effective
         here; the outbox relay broadcasts it to every instance."""
-        await self._outbox.enqueue_with(
-            lambda session: self._store.record(revocation, session=session),
-            [revocation_message(revocation, now=self._clock())],
-        )
+        await self._store.record_and_broadcast(revocation, now=self._clock())
         self.state.apply(revocation, now=self._clock().timestamp())
 
     # -- propagation ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from caas_control_plane.auth.refresh import RevocationReason
+from caas_control_plane.ports import RefreshFamilies, SessionRecord, Sessions
 from caas_control_plane.services.context import ClientInfo, Principal, key_actor
 from caas_control_plane.services.errors import (
     InvalidCredentialsError,
@@ -17,10 +18,8 @@ from caas_control_plane.services.errors import (
     NotFoundError,
 )
 from caas_control_plane.services.revocation import RevocationService
-from caas_control_plane.stores.refresh_tokens import RefreshTokenStore
-from caas_control_plane.stores.sessions import SessionRecord, SessionStore
-from caas_core.audit import Actor, AuditWriter, Outcome
 from caas_core.domain.api_key_records import ApiKeyRecord
+from caas_core.domain.audit import Actor, AuditWriter, Outcome
 
 Clock = Callable[[], datetime]
 # Raises when the user must step up first (MfaService.require_step_up).
@@ -34,8 +33,8 @@ class SessionService:
     def __init__(
         self,
         *,
-        sessions: SessionStore,
-        families: RefreshTokenStore,
+        sessions: Sessions,
+        families: RefreshFamilies,
         revocations: RevocationService,
         audit: AuditWriter,
         max_lifetime: timedelta,

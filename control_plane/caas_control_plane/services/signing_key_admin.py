@@ -6,7 +6,7 @@ from typing import Any
 
 from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.keys import KeyService
-from caas_core.audit import Actor, AuditWriter, Outcome
+from caas_core.domain.audit import Actor, AuditWriter, Outcome
 
 _OPERATOR = Actor(type="system", id="internal-token")
 

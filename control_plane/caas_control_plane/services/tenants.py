@@ -8,13 +8,11 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from caas_control_plane.ports import ApiKeys, RefreshFamilies, TenantProfiles, UsageCounters
 from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.rate_limits import API_CALLS, TOKENS_ISSUED, usage_key
-from caas_control_plane.stores.refresh_tokens import RefreshTokenStore
-from caas_control_plane.stores.tenants import TenantStore
-from caas_control_plane.stores.usage import UsageCounters
-from caas_core.adapters.api_key_store import ApiKeyStore
-from caas_core.audit import Actor, AuditWriter, Outcome
+from caas_core.domain.audit import Actor, AuditWriter, Outcome
+from caas_core.domain.tenant_profiles import StoredProfile
 from caas_core.resources.tenant import PlanSpec
 
 Clock = Callable[[], datetime]
@@ -61,9 +59,9 @@ class TenantService:
     def __init__(
         self,
         *,
-        store: TenantStore,
-        api_keys: ApiKeyStore,
-        families: RefreshTokenStore,
+        store: TenantProfiles,
+        api_keys: ApiKeys,
+        families: RefreshFamilies,
         counters: UsageCounters,
         audit: AuditWriter,
         clock: Clock,
@@ -99,8 +97,8 @@ class TenantService:
 
     async def profile(self, tenant: str) -> TenantProfile:
         """The tenant as stored (plan defaults when the operator has not synced one)."""
-        doc = await self._store.get(tenant) or {}
-        return _profile(tenant, doc)
+        stored = await self._store.get(tenant)
+        return _profile(stored or StoredProfile(tenant=tenant))
 
     async def requires_mfa(self, tenant: str) -> bool:
         """Whether the tenant's settings demand a second factor for sensitive actions."""
@@ -120,7 +118,7 @@ class TenantService:
         action: str,
     ) -> TenantProfile:
         """Write control-plane-owned fields (`displayName`, `settings`) and audit the change."""
-        doc = await self._store.update(tenant, changes=changes, now=self._clock())
+        stored = await self._store.update(tenant, changes=changes, now=self._clock())
         await self._audit.emit(
             client.event(
                 action,
@@ -132,7 +130,7 @@ class TenantService:
                 details={"fields": sorted(changes)},
             )
         )
-        return _profile(tenant, doc)
+        return _profile(stored)
 
     async def usage(self, tenant: str) -> TenantUsage:
         """Redis counters of this month and MongoDB counts of keys and live sessions."""
@@ -151,19 +149,18 @@ class TenantService:
         )
 
 
-def _profile(tenant: str, doc: Mapping[str, Any]) -> TenantProfile:
-    raw_plan = doc.get("plan")
+def _profile(stored: StoredProfile) -> TenantProfile:
     try:
-        plan = PlanSpec.model_validate(raw_plan or {})
-        synced = bool(raw_plan)
+        plan = PlanSpec.model_validate(stored.plan or {})
+        synced = bool(stored.plan)
     except ValidationError:  # a malformed sync: fail closed to the defaults, flagged unsynced
         plan, synced = PlanSpec(), False
     return TenantProfile(
-        name=tenant,
-        display_name=doc.get("displayName"),
+        name=stored.tenant,
+        display_name=stored.display_name,
         plan=plan,
         plan_synced=synced,
-        settings=doc.get("settings") or {},
-        created_at=doc.get("createdAt"),
-        updated_at=doc.get("updatedAt"),
+        settings=stored.settings,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
     )

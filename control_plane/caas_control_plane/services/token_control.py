@@ -13,14 +13,14 @@ from caas_control_plane.auth.refresh import (
     parse_refresh_token,
 )
 from caas_control_plane.auth.signing import AccessClaims, TokenError
+from caas_control_plane.ports import RefreshFamilies, StoredFamily
 from caas_control_plane.services.access import same_tenant
 from caas_control_plane.services.context import ClientInfo, Principal, key_actor
 from caas_control_plane.services.errors import InvalidCredentialsError
 from caas_control_plane.services.keys import KeyService
 from caas_control_plane.services.revocation import RevocationService
-from caas_control_plane.stores.refresh_tokens import RefreshTokenStore, StoredFamily
-from caas_core.audit import Actor, AuditWriter, Outcome
 from caas_core.domain.api_key_records import ApiKeyRecord
+from caas_core.domain.audit import Actor, AuditWriter, Outcome
 
 TokenHint = Literal["access_token", "refresh_token"]
 
@@ -56,7 +56,7 @@ class TokenControl:
         self,
         *,
         keys: KeyService,
-        families: RefreshTokenStore,
+        families: RefreshFamilies,
         revocations: RevocationService,
         audit: AuditWriter,
         clock: Callable[[], datetime],

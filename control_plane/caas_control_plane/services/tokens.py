@@ -22,15 +22,20 @@ from caas_control_plane.auth.refresh import (
 )
 from caas_control_plane.auth.signing import AccessClaims, build_access_claims
 from caas_control_plane.auth.successor import open_successor, seal_successor
+from caas_control_plane.ports import (
+    RefreshFamilies,
+    Rotation,
+    SessionRecord,
+    Sessions,
+    StoredFamily,
+)
 from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.errors import InvalidGrantError
 from caas_control_plane.services.keys import KeyService
 from caas_control_plane.services.revocation import RevocationService
-from caas_control_plane.stores.refresh_tokens import RefreshTokenStore, Rotation, StoredFamily
-from caas_control_plane.stores.sessions import SessionRecord, SessionStore
-from caas_core.audit import Actor, AuditWriter
-from caas_core.audit import Outcome as AuditOutcome
 from caas_core.domain.api_key_records import ApiKeyRecord
+from caas_core.domain.audit import Actor, AuditWriter
+from caas_core.domain.audit import Outcome as AuditOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +84,8 @@ class TokenService:
         self,
         *,
         keys: KeyService,
-        families: RefreshTokenStore,
-        sessions: SessionStore,
+        families: RefreshFamilies,
+        sessions: Sessions,
         revocations: RevocationService,
         audit: AuditWriter,
         policy: TokenPolicy,

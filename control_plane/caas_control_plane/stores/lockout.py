@@ -5,13 +5,14 @@ Failures are counted per subject (`caas:fail:<subject>`) in a window; reaching t
 so two instances failing at once cannot both miss the limit.
 """
 
-from dataclasses import dataclass
 from typing import Final
 
 from redis.asyncio import Redis
 
+from caas_control_plane.ports import LOCK_PREFIX, LockoutPolicy, lock_key
+
 FAIL_PREFIX: Final = "caas:fail:"
-LOCK_PREFIX: Final = "caas:lock:"
+__all__ = ["FAIL_PREFIX", "LOCK_PREFIX", "Lockout", "LockoutPolicy", "lock_key"]
 
 # KEYS: fail counter, lock. ARGV: max failures, window (s), lockout (s).
 # Returns the lock's remaining milliseconds (0 when not locked).
@@ -27,20 +28,6 @@ if count >= tonumber(ARGV[1]) then
 end
 return 0
 """
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockoutPolicy:
-    """`max_failures` within `window` seconds lock the subject for `lockout` seconds."""
-
-    max_failures: int
-    window: int
-    lockout: int
-
-
-def lock_key(subject: str) -> str:
-    """The Redis key whose existence means `subject` is locked."""
-    return LOCK_PREFIX + subject
 
 
 class Lockout:

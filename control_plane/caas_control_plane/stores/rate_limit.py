@@ -5,10 +5,13 @@ and only then charges them all, so a request refused by one limit costs nothing 
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from redis.asyncio import Redis
+
+from caas_control_plane.ports import Limit, Usage, Verdict
+
+__all__ = ["KEY_PREFIX", "USAGE_PREFIX", "Limit", "RateLimiter", "Usage", "Verdict"]
 
 KEY_PREFIX: Final = "caas:rl:"
 
@@ -55,33 +58,6 @@ return {1, 0, 0}
 """
 USAGE_PREFIX: Final = "caas:usage:"
 USAGE_TTL_SECONDS: Final = 40 * 86400  # a month's counters outlive the month a little
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Usage:
-    """Counters to increment when the request is allowed (a hash per tenant and month)."""
-
-    key: str
-    fields: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limit:
-    """At most `per_minute` requests per minute on average for `key`, bursts up to `burst`."""
-
-    key: str
-    per_minute: int
-    burst: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Verdict:
-    """Whether the request may proceed; if not, which limit refused and for how long."""
-
-    allowed: bool
-    retry_after: float = 0.0  # seconds
-    limit: Limit | None = None
-    locked: bool = False  # refused by a brute-force lockout, not by a rate
 
 
 class RateLimiter:

@@ -15,7 +15,6 @@ atomic conditional updates once needed. Expired families go through a TTL index 
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -23,30 +22,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from caas_control_plane.auth.refresh import Family, FamilyState, PresentedToken, RevocationReason
+from caas_control_plane.ports import Rotation, StoredFamily
 from caas_core.adapters.outbox import GroupInserter
 
 FAMILIES: Final = "refresh_families"
+__all__ = ["FAMILIES", "RefreshTokenStore", "Rotation", "StoredFamily"]
 Document = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rotation:
-    """The one successor of a replaced token: its hash and the sealed token itself."""
-
-    replaced_hash: str
-    family_id: str
-    successor_hash: str
-    successor_sealed: str
-    rotated_at: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredFamily:
-    """A family as stored, when it started, and its latest rotation (None before the first)."""
-
-    family: Family
-    created_at: datetime
-    last_rotation: Rotation | None = None
 
 
 def _to_document(family: Family) -> Document:

@@ -1,6 +1,5 @@
 """Sessions in each tenant's database (`tenant_<name>.sessions`): one per SDK login."""
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -8,29 +7,13 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
 from caas_control_plane.auth.devices import DeviceInfo
+from caas_control_plane.ports import SessionRecord
+
+__all__ = ["SessionRecord", "SessionStore"]
 from caas_core.adapters.outbox import GroupInserter
 from caas_core.domain.naming import database_name
 
 Document = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionRecord:
-    """One session: who, from where, since when, until when, and whether it was revoked."""
-
-    session_id: str
-    tenant: str
-    user_id: str
-    family_id: str
-    created_at: datetime
-    last_seen_at: datetime
-    expires_at: datetime
-    device: DeviceInfo = field(default_factory=DeviceInfo)
-    ip: str | None = None
-    user_agent: str | None = None
-    api_key_id: str | None = None
-    revoked_at: datetime | None = None
-    revoked_reason: str | None = None
 
 
 def _to_document(record: SessionRecord) -> Document:

@@ -2,14 +2,13 @@
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, Final
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from caas_control_plane.auth.key_lifecycle import KeyRecord
+from caas_control_plane.auth.key_lifecycle import KeyRecord, describe
 from caas_control_plane.auth.sealing import (
     SealedKey,
     reseal_private_key,
@@ -21,6 +20,7 @@ from caas_control_plane.auth.signing import SigningKey
 logger = logging.getLogger(__name__)
 
 COLLECTION: Final = "signing_keys"
+__all__ = ["COLLECTION", "SigningKeyStore", "describe"]
 Document = dict[str, Any]
 
 
@@ -113,20 +113,3 @@ class SigningKeyStore:
             {"$set": {"sealed": fresh.encode(), "kek": fresh.kek_id}},
         )
         logger.info("signing key resealed under the current KEK", extra={"kid": sealed.kid})
-
-
-def describe(
-    records: Sequence[KeyRecord], *, states: Mapping[int, str], now: datetime
-) -> list[dict[str, Any]]:
-    """A public summary of the keys (no key material), for admin answers and logs."""
-    return [
-        {
-            "generation": record.generation,
-            "kid": record.key.kid,
-            "state": states.get(record.generation, "unknown"),
-            "activatesAt": record.activates_at.isoformat(),
-            "createdAt": record.created_at.isoformat(),
-            "ageSeconds": int((now - record.created_at).total_seconds()),
-        }
-        for record in records
-    ]

@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from caas_core.adapters import mongo
 from caas_core.domain.api_key_records import (
     COLLECTION,
+    ApiKeyNotFoundError,
     ApiKeyRecord,
     KeyWriter,
     from_document,
@@ -21,10 +22,6 @@ from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key, verify_a
 from caas_core.domain.collections import platform_collection
 
 Document = dict[str, Any]
-
-
-class ApiKeyNotFoundError(LookupError):
-    """No key with that id (for that tenant)."""
 
 
 class ApiKeyStore:

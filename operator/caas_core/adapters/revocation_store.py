@@ -69,13 +69,31 @@ def revocation_message(revocation: Revocation, *, now: datetime) -> OutboxMessag
     )
 
 
+class BroadcastRevocations:
+    """Revocation facts and their broadcast, stored in one transaction (both or neither)."""
+
+    def __init__(self, store: RevocationStore, outbox: OutboxStore) -> None:
+        self._store = store
+        self._outbox = outbox
+
+    async def record_and_broadcast(self, revocation: Revocation, *, now: datetime) -> bool:
+        """Store a revocation and queue its broadcast (an API instance's relay publishes it);
+        False, and nothing queued, when it was stored before (a retried teardown broadcasts
+        once)."""
+        return await self._outbox.enqueue_with(
+            lambda session: self._store.record(revocation, session=session),
+            [revocation_message(revocation, now=now)],
+        )
+
+    async def active(self, *, now: float) -> list[Revocation]:
+        """Every revocation whose tokens may still be unexpired."""
+        return await self._store.active(now=now)
+
+
 async def broadcast(
     database: AsyncDatabase[Document], revocation: Revocation, *, now: datetime
 ) -> bool:
-    """Store a revocation and queue its broadcast (an API instance's relay publishes it) in one
-    transaction; False, and nothing queued, when it was stored before (a retried teardown
-    broadcasts once)."""
-    return await OutboxStore(database).enqueue_with(
-        lambda session: RevocationStore(database).record(revocation, session=session),
-        [revocation_message(revocation, now=now)],
-    )
+    """Store a revocation and queue its broadcast in one transaction (the operator's teardown)."""
+    return await BroadcastRevocations(
+        RevocationStore(database), OutboxStore(database)
+    ).record_and_broadcast(revocation, now=now)

@@ -29,6 +29,10 @@ class Unusable(StrEnum):
     ROTATED_OUT = "rotated_out"
 
 
+class ApiKeyNotFoundError(LookupError):
+    """No key with that id (for that tenant)."""
+
+
 class ForeignKeyError(PermissionError):
     """A writer tried to change a key that the other writer owns."""
 

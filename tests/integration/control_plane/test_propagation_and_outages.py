@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
+from caas_core.adapters.audit import AUDIT_COLLECTION, AUDIT_TOPIC
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
-from caas_core.audit import AUDIT_COLLECTION, AUDIT_TOPIC
 from caas_core.domain.revocations import REVOCATION_TOPIC
 from tests.conftest import Stack
 from tests.integration.control_plane.conftest import (

@@ -140,7 +140,7 @@ QUERIES: tuple[Q, ...] = (
     ),
     Q("outbox: delivered", PLATFORM, "outbox", {"_id": {"$in": ["a", "b"]}}),
     Q("outbox: retry / get", PLATFORM, "outbox", {"_id": "m"}),
-    # --- audit journal (caas_core/audit.py) ------------------------------------------------------
+    # --- audit journal (caas_core/adapters/audit.py) ---------------------------------------------
     Q(
         "security audit log: a tenant's entries by time", PLATFORM, "security_audit_logs",
         {"tenant": "t", "at": {"$gte": NOW.isoformat()}}, {"at": 1}, by=("tenant", "at"),

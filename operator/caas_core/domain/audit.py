@@ -1,11 +1,7 @@
-"""The one audit-writer interface for security-relevant actions, and its MongoDB/outbox writer.
+"""The one audit-writer interface for security-relevant actions and the event it records.
 
-Every event is one outbox message for `platform.audit` whose journal is
-`caas_platform.security_audit_logs`: `emit` returns once that message is durable, and the relay
-records the event in the log (at once, Kafka up or not) and publishes it (once Kafka is up). Both
-are keyed by the event id, so a retried emit never duplicates an event. Tamper evidence (a hash
-chain, the compliance work) belongs where the log is written: in the relay, with one chain
-writer at a time, since every API instance runs a relay.
+Where events are written is an adapter's business (`caas_core.adapters.audit`: an outbox message
+journaled in `caas_platform.security_audit_logs`); services see only `AuditWriter`.
 """
 
 import uuid
@@ -13,12 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, Protocol
-
-from caas_core.adapters.outbox import OutboxMessage, OutboxStore
-
-AUDIT_COLLECTION: Final = "security_audit_logs"
-AUDIT_TOPIC: Final = "platform.audit"
+from typing import Any, Protocol
 
 
 class Outcome(StrEnum):
@@ -76,25 +67,6 @@ class AuditWriter(Protocol):
 
     async def emit(self, event: AuditEvent) -> None:
         """Store the event durably (and schedule its publication)."""
-
-
-class MongoAuditWriter:
-    """Audit events as `platform.audit` outbox messages journaled in the audit log."""
-
-    def __init__(self, *, outbox: OutboxStore) -> None:
-        self._outbox = outbox
-
-    async def emit(self, event: AuditEvent) -> None:
-        """Store the event's outbox message (group-committed with the others in flight)."""
-        message = OutboxMessage.new(
-            topic=AUDIT_TOPIC,
-            payload=event.to_dict(),
-            key=event.tenant or "platform",
-            id=event.id,
-            now=event.at,
-            journal=AUDIT_COLLECTION,
-        )
-        await self._outbox.enqueue([message])
 
 
 class MemoryAuditWriter:
