@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import casbin
+import casbin  # type: ignore[import-untyped]
 import cedarpy
 
 from caas_core.authz import cedar
@@ -162,8 +162,8 @@ def casbin_enforcer(world: World) -> casbin.Enforcer:
             enforcer.add_grouping_policy(user.id, role_name)
     for entity in world.entities:
         if entity.uid.type in ("Application", "Channel"):
-            for parent in entity.parents:
-                enforcer.add_named_grouping_policy("g2", entity.uid.id, parent.id)
+            for tree_parent in entity.parents:
+                enforcer.add_named_grouping_policy("g2", entity.uid.id, tree_parent.id)
     return enforcer
 
 
