@@ -40,6 +40,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_config=None,  # keep the handlers configure_logging installed
+        # The request log (request_log.py) replaces uvicorn's access log, whose raw path would
+        # carry ids and query strings.
+        access_log=False,
         server_header=False,
         proxy_headers=bool(proxies),
         # Never None: uvicorn would then read FORWARDED_ALLOW_IPS from the environment.

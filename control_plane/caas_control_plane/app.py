@@ -13,6 +13,7 @@ from caas_control_plane.health import BackendHealth
 from caas_control_plane.metrics import HttpMetrics, MetricsMiddleware
 from caas_control_plane.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
 from caas_control_plane.problems import install_problem_handlers
+from caas_control_plane.request_log import RequestLogMiddleware
 from caas_control_plane.routers import (
     api_keys,
     auth,
@@ -76,6 +77,8 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
         )
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    # One log line per request, with the id the middleware inside it assigned.
+    app.add_middleware(RequestLogMiddleware)
     # Outermost: counts every answer, including CORS preflights and request-id rejections.
     app.state.metrics = HttpMetrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -156,14 +156,21 @@ _LimitsDep = Annotated[RequestLimits, Depends(_limits)]
 _AuthenticatorDep = Annotated[ApiKeyAuthenticator, Depends(_authenticator)]
 
 
+def _log_tenant(request: Request, tenant: str) -> None:
+    # The request log line names the tenant once a credential was verified.
+    request.state.tenant = tenant
+
+
 async def _principal(
     guard: _GuardDep,
     limits: _LimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    request: Request,
 ) -> Principal:
     if credentials is None:
         raise AccessTokenError("a Bearer access token is required", reason="missing")
     principal = await guard.authenticate(credentials.credentials)
+    _log_tenant(request, principal.tenant)
     await limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
     return principal
 
@@ -172,10 +179,12 @@ async def _optional_principal(
     guard: _GuardDep,
     limits: _LimitsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    request: Request,
 ) -> Principal | None:
     if credentials is None:
         return None
     principal = await guard.authenticate(credentials.credentials)
+    _log_tenant(request, principal.tenant)
     await limits.charge_user(tenant=principal.tenant, user_id=principal.user_id)
     return principal
 
@@ -200,8 +209,10 @@ def _api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord]]:
         limits: _LimitsDep,
         client: ClientDep,
         presented: Annotated[str | None, Security(_api_key_header)],
+        request: Request,
     ) -> ApiKeyRecord:
         record = await authenticator.authenticate(presented, scope=scope, client=client)
+        _log_tenant(request, record.tenant)
         await limits.charge_key(
             tenant=record.tenant, key_id=record.key_id, counts=counts, lock=_lock(client)
         )
@@ -215,10 +226,12 @@ async def _optional_revoker(
     limits: _LimitsDep,
     client: ClientDep,
     presented: Annotated[str | None, Security(_api_key_header)],
+    request: Request,
 ) -> ApiKeyRecord | None:
     if presented is None:
         return None
     record = await authenticator.authenticate(presented, scope=scopes.TOKENS_REVOKE, client=client)
+    _log_tenant(request, record.tenant)
     await limits.charge_key(tenant=record.tenant, key_id=record.key_id, lock=_lock(client))
     return record
 
@@ -229,10 +242,12 @@ def _optional_key(scope: str) -> Callable[..., Awaitable[ApiKeyRecord | None]]:
         limits: _LimitsDep,
         client: ClientDep,
         presented: Annotated[str | None, Security(_api_key_header)],
+        request: Request,
     ) -> ApiKeyRecord | None:
         if presented is None:
             return None
         record = await authenticator.authenticate(presented, scope=scope, client=client)
+        _log_tenant(request, record.tenant)
         await limits.charge_key(tenant=record.tenant, key_id=record.key_id, lock=_lock(client))
         return record
 

@@ -6,6 +6,7 @@ import sys
 import kopf
 from pydantic import ValidationError
 
+from caas_core.logs import configure_logging
 from caas_core.settings import describe_validation_error
 from caas_operator import metrics, startup
 from caas_operator.settings import OperatorSettings
@@ -20,12 +21,10 @@ def main() -> None:
             f"caas-operator: refusing to start: {describe_validation_error(exc)}", file=sys.stderr
         )
         sys.exit(2)
-    kopf.configure(
-        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
-        verbose=settings.log_level == "debug",
-        quiet=settings.log_level in {"warning", "error"},
-        log_prefix=settings.log_format != "json",
-    )
+    # kopf's own set-up (asyncio's loggers quiet unless debugging), then one handler for every
+    # record, kopf's included, in the format the control plane uses too (caas_core.logs).
+    kopf.configure(verbose=settings.log_level == "debug")
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
     if settings.log_level != "debug":
         # One INFO line per Kubernetes request drowns everything else out.
         logging.getLogger("httpx2").setLevel(logging.WARNING)
