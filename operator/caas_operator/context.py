@@ -10,11 +10,11 @@ import kopf
 from lightkube import AsyncClient
 
 from caas_core.adapters.clients import BackendClients
-from caas_core.adapters.legal_hold_store import LegalHoldStore
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_operator.settings import OperatorSettings
 from caas_operator.shared.events import EventPoster
 from caas_operator.shared.kube import FIELD_MANAGER
+from caas_operator.shared.legal_hold_store import LegalHoldStore
 from caas_operator.shared.ownership import Capabilities
 from caas_operator.shared.registry import Registry
 

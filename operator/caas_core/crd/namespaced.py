@@ -7,9 +7,8 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from caas_core.crd.schema import structural_schema, with_default, without_defaults
-from caas_core.domain.naming import API_GROUP
+from caas_core.domain.naming import API_GROUP, API_VERSION
 
-VERSION: Final = "v1alpha1"
 CATEGORIES: Final = ("caas",)
 READY_PATH: Final = '.status.conditions[?(@.type=="Ready")]'
 # Names end up in label values (at most 63 characters) of the objects made for the resource.
@@ -37,7 +36,7 @@ class KindNames:
     @property
     def api_version(self) -> str:
         """apiVersion of the resources."""
-        return f"{API_GROUP}/{VERSION}"
+        return f"{API_GROUP}/{API_VERSION}"
 
 
 def column(name: str, json_path: str, *, kind: str = "string", priority: int = 0) -> dict[str, Any]:
@@ -108,7 +107,7 @@ def namespaced_crd(
             "scope": "Namespaced",
             "versions": [
                 {
-                    "name": VERSION,
+                    "name": API_VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},

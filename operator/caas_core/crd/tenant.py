@@ -3,10 +3,14 @@
 from typing import Any, Final
 
 from caas_core.crd.schema import structural_schema, with_default, without_defaults
-from caas_core.domain.naming import API_GROUP, TENANT_NAME_MAX_LENGTH, TENANT_NAME_PATTERN
+from caas_core.domain.naming import (
+    API_GROUP,
+    API_VERSION,
+    TENANT_NAME_MAX_LENGTH,
+    TENANT_NAME_PATTERN,
+)
 from caas_core.resources.tenant import TenantSpec, TenantStatus
 
-VERSION: Final = "v1alpha1"
 KIND: Final = "Tenant"
 PLURAL: Final = "tenants"
 SINGULAR: Final = "tenant"
@@ -98,7 +102,7 @@ def tenant_crd() -> dict[str, Any]:
             "scope": "Cluster",
             "versions": [
                 {
-                    "name": VERSION,
+                    "name": API_VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},

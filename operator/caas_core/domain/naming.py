@@ -10,6 +10,9 @@ TENANT_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _TENANT_NAME_RE: Final = re.compile(TENANT_NAME_PATTERN)
 
 API_GROUP: Final = "platform.caas.io"
+# The one served version of every kind of the group (the CRDs, owner references, API calls).
+API_VERSION: Final = "v1alpha1"
+GROUP_VERSION: Final = f"{API_GROUP}/{API_VERSION}"
 TENANT_LABEL: Final = f"{API_GROUP}/tenant"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "caas-operator"

@@ -4,9 +4,9 @@ from typing import Any, Final
 
 import kopf
 
-from caas_core.crd.namespaced import VERSION
 from caas_core.crd.retention import NAMES
 from caas_core.domain.naming import API_GROUP
+from caas_core.domain.naming import API_VERSION as VERSION
 from caas_operator import context
 from caas_operator.retention.reconcile import reconcile_retention
 from caas_operator.settings import OperatorSettings

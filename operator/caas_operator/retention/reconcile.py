@@ -10,12 +10,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from caas_core.adapters import kafka
-from caas_core.adapters.retention_sweeper import (
-    log_run,
-    set_topic_retention,
-    sweep,
-    topic_retention,
-)
 from caas_core.crd.retention import NAMES
 from caas_core.domain import retention
 from caas_core.domain.conditions import utc_now
@@ -32,6 +26,12 @@ from caas_operator.retention.status import (
     sweep_message,
     sweep_status,
     topics_status,
+)
+from caas_operator.retention.sweeper import (
+    log_run,
+    set_topic_retention,
+    sweep,
+    topic_retention,
 )
 from caas_operator.shared.conditions import KAFKA_READY, MONGO_READY
 from caas_operator.shared.kube import gather_scope

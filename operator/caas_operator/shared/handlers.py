@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 import kopf
 
-from caas_core.crd.namespaced import VERSION
 from caas_core.domain.conditions import status_differs
 from caas_core.domain.naming import API_GROUP
+from caas_core.domain.naming import API_VERSION as VERSION
 from caas_operator import context
 from caas_operator.context import OperatorContext
 from caas_operator.shared.conditions import retry_delay

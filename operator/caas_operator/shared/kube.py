@@ -13,8 +13,8 @@ from lightkube.resources.core_v1 import Namespace, Secret
 
 from caas_core.crd.tenant import KIND as TENANT_KIND
 from caas_core.crd.tenant import PLURAL as TENANT_PLURAL
-from caas_core.crd.tenant import VERSION as TENANT_VERSION
 from caas_core.domain.naming import API_GROUP, TENANT_LABEL
+from caas_core.domain.naming import API_VERSION as TENANT_VERSION
 from caas_operator.shared.scope import TenantScope, resolve_scope
 from caas_operator.shared.status import ObservedSecret
 

@@ -6,9 +6,9 @@ from lightkube import AsyncClient
 from lightkube.generic_resource import create_namespaced_resource
 from pydantic import ValidationError
 
-from caas_core.crd.namespaced import VERSION
 from caas_core.crd.retention import NAMES
 from caas_core.domain.naming import API_GROUP
+from caas_core.domain.naming import API_VERSION as VERSION
 from caas_core.domain.retention import PolicyClaim, Rule
 from caas_core.resources.retention import RetentionPolicySpec
 from caas_operator.shared.retention_rules import applicable_rules, policy_claim

@@ -11,9 +11,10 @@ from typing import Any, Final
 
 import kopf
 
-from caas_core.crd.tenant import KIND, PLURAL, VERSION
+from caas_core.crd.tenant import KIND, PLURAL
 from caas_core.domain.conditions import status_differs
 from caas_core.domain.naming import API_GROUP
+from caas_core.domain.naming import API_VERSION as VERSION
 from caas_operator import context, metrics
 from caas_operator.kopf_settings import legacy_annotations
 from caas_operator.settings import OperatorSettings

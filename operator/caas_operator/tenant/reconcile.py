@@ -8,9 +8,9 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from caas_core.crd.tenant import KIND, VERSION
+from caas_core.crd.tenant import KIND
 from caas_core.domain.conditions import utc_now
-from caas_core.domain.naming import API_GROUP, InvalidTenantNameError, tenant_names
+from caas_core.domain.naming import GROUP_VERSION, InvalidTenantNameError, tenant_names
 from caas_core.domain.retention import topic_retention
 from caas_core.resources.tenant import TenantSpec
 from caas_core.settings import describe_validation_error
@@ -40,7 +40,7 @@ from caas_operator.tenant.status import (
 )
 
 PASSWORD_BYTES: Final = 32
-API_VERSION: Final = f"{API_GROUP}/{VERSION}"
+API_VERSION: Final = GROUP_VERSION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

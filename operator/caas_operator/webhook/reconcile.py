@@ -9,7 +9,6 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from caas_core.adapters.webhook_store import ForeignEndpointError, WebhookStore, resolve_host
 from caas_core.crd.webhook import NAMES
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.naming import PLATFORM_DATABASE
@@ -43,6 +42,7 @@ from caas_operator.webhook.plan import (
     secret_name,
 )
 from caas_operator.webhook.status import REGISTERED, ready_message, status_fields
+from caas_operator.webhook.store import ForeignEndpointError, WebhookStore, resolve_host
 
 logger = logging.getLogger(__name__)
 

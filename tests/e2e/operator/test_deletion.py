@@ -6,12 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from caas_core.adapters.legal_hold_store import COLLECTION as HOLDS
 from caas_core.domain.api_key_records import COLLECTION as API_KEYS
 from caas_core.domain.api_key_records import ApiKeyRecord, KeyWriter, Unusable, from_document
 from caas_core.domain.api_key_records import to_document as to_key_document
 from caas_core.domain.api_keys import hash_api_key, new_api_key
 from caas_core.domain.legal_holds import LegalHold, to_document
+from caas_operator.shared.legal_hold_store import COLLECTION as HOLDS
 from tests.e2e.operator.support import (
     Backends,
     Kube,

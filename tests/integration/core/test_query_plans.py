@@ -31,8 +31,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from caas_control_plane.runtime import _INDEXES as API_INDEXES
 from caas_core.adapters import mongo
-from caas_core.adapters.webhook_store import WebhookStore
 from caas_core.domain.collections import PLATFORM_COLLECTIONS, TENANT_COLLECTIONS
+from caas_operator.webhook.store import WebhookStore
 from tests.conftest import Stack
 
 Document = dict[str, Any]

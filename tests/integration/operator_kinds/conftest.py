@@ -25,10 +25,10 @@ from lightkube.types import PatchType
 
 from caas_core.adapters import kafka
 from caas_core.crd.apikey import NAMES as APIKEY
-from caas_core.crd.namespaced import VERSION
 from caas_core.crd.retention import NAMES as RETENTION
 from caas_core.crd.webhook import NAMES as WEBHOOK
 from caas_core.domain.naming import API_GROUP, PLATFORM_DATABASE, TENANT_LABEL
+from caas_core.domain.naming import API_VERSION as VERSION
 from caas_operator.context import OperatorContext
 from caas_operator.settings import OperatorSettings
 from caas_operator.shared.kube import TenantResource

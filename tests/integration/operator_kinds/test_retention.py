@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from caas_core.adapters import kafka
-from caas_core.adapters.retention_sweeper import topic_retention
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.legal_holds import LegalHold
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_core.domain.topics import DAY_MS, TopicSpec, topic_config
 from caas_operator.retention.reconcile import reconcile_retention
+from caas_operator.retention.sweeper import topic_retention
 from caas_operator.shared.status import KindResult
 from tests.integration.operator_kinds.conftest import Tenant
 

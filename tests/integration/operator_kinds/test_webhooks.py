@@ -8,12 +8,12 @@ from typing import Any
 
 from lightkube.resources.core_v1 import Secret
 
-from caas_core.adapters.webhook_store import WebhookStore
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_core.domain.webhook_records import WebhookWriter, endpoint_id, fingerprint, signing_key
 from caas_core.domain.webhook_urls import HostResolutionError
 from caas_operator.shared.status import KindResult
 from caas_operator.webhook.reconcile import reconcile_webhook, unregister_webhook
+from caas_operator.webhook.store import WebhookStore
 from tests.integration.operator_kinds.conftest import Tenant
 
 DNS = {

@@ -4,8 +4,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from caas_core.adapters import mongo
-from caas_core.adapters.legal_hold_store import LegalHoldStore
 from caas_core.domain.legal_holds import LegalHold
+from caas_operator.shared.legal_hold_store import LegalHoldStore
 from tests.conftest import Stack
 
 
