@@ -1,5 +1,8 @@
 """MFA: TOTP enrolment/confirmation/verification, backup codes, step-up tokens, trusted devices.
 
+(Over 400 lines on purpose: every use case shares the lockout, the spent-code guard and the
+step-up token; the documents they change live in stores/mfa.py.)
+
 - TOTP secrets are sealed at rest (AES-GCM under the KEK, bound to tenant/user).
 - A code is accepted once: its time step must be later than the last used one and inserting the
   spent step (keyed by `_id`) must succeed, which only one concurrent request can do.

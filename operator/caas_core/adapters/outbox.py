@@ -1,5 +1,8 @@
 """Transactional outbox in MongoDB and its relay to Kafka: at-least-once, stable ids.
 
+(Over 400 lines on purpose: the store's claims and leases, the group commit and the relay's
+delivery tracking are one protocol whose invariants are stated once, below.)
+
 Writers insert a message document in the same step as the state change it announces: with
 `enqueue_with`, the state write and the message in one MongoDB transaction (both or neither —
 revocations use it); on the login hot path, where a transaction per request would defeat group

@@ -1,4 +1,8 @@
-"""The Tenant custom resource: spec and status models (the CRD schema is generated from these)."""
+"""The Tenant custom resource: spec and status models (the CRD schema is generated from these).
+
+Over 400 lines on purpose: the module is the Tenant's schema, one model per spec section with
+its descriptions and validation (which become the CRD's), read top to bottom like the CRD.
+"""
 
 from datetime import datetime
 from enum import StrEnum
