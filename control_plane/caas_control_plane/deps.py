@@ -6,7 +6,7 @@ router's signature says which services it may reach.
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -36,6 +36,7 @@ from caas_control_plane.settings import ApiSettings
 from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.identifiers import visible
 
+T = TypeVar("T")
 API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(
     name=API_KEY_HEADER,
@@ -91,69 +92,29 @@ _RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 ClientDep = Annotated[ClientInfo, Depends(_client)]
 
 
-async def _tokens(runtime: _RuntimeDep) -> TokenService:
-    return runtime.tokens
+def _part(pick: Callable[[Runtime], T]) -> Callable[[Runtime], Awaitable[T]]:
+    """A dependency answering one part of the runtime (a service, the clock)."""
+
+    async def dependency(runtime: _RuntimeDep) -> T:
+        return pick(runtime)
+
+    return dependency
 
 
-async def _token_control(runtime: _RuntimeDep) -> TokenControl:
-    return runtime.control
-
-
-async def _keys(runtime: _RuntimeDep) -> KeyService:
-    return runtime.keys
-
-
-async def _signing_key_admin(runtime: _RuntimeDep) -> SigningKeyAdmin:
-    return runtime.signing_key_admin
-
-
-async def _api_key_admin(runtime: _RuntimeDep) -> ApiKeyAdmin:
-    return runtime.key_admin
-
-
-async def _tenants(runtime: _RuntimeDep) -> TenantService:
-    return runtime.tenants
-
-
-async def _sessions(runtime: _RuntimeDep) -> SessionService:
-    return runtime.sessions
-
-
-async def _mfa(runtime: _RuntimeDep) -> MfaService:
-    return runtime.mfa
-
-
-async def _clock(runtime: _RuntimeDep) -> Callable[[], datetime]:
-    return runtime.clock
-
-
-TokensDep = Annotated[TokenService, Depends(_tokens)]
-TokenControlDep = Annotated[TokenControl, Depends(_token_control)]
-KeysDep = Annotated[KeyService, Depends(_keys)]
-SigningKeyAdminDep = Annotated[SigningKeyAdmin, Depends(_signing_key_admin)]
-ApiKeyAdminDep = Annotated[ApiKeyAdmin, Depends(_api_key_admin)]
-TenantsDep = Annotated[TenantService, Depends(_tenants)]
-SessionsDep = Annotated[SessionService, Depends(_sessions)]
-MfaDep = Annotated[MfaService, Depends(_mfa)]
+TokensDep = Annotated[TokenService, Depends(_part(lambda r: r.tokens))]
+TokenControlDep = Annotated[TokenControl, Depends(_part(lambda r: r.control))]
+KeysDep = Annotated[KeyService, Depends(_part(lambda r: r.keys))]
+SigningKeyAdminDep = Annotated[SigningKeyAdmin, Depends(_part(lambda r: r.signing_key_admin))]
+ApiKeyAdminDep = Annotated[ApiKeyAdmin, Depends(_part(lambda r: r.key_admin))]
+TenantsDep = Annotated[TenantService, Depends(_part(lambda r: r.tenants))]
+SessionsDep = Annotated[SessionService, Depends(_part(lambda r: r.sessions))]
+MfaDep = Annotated[MfaService, Depends(_part(lambda r: r.mfa))]
 # The runtime's clock (token lifetimes in answers are counted from it).
-ClockDep = Annotated[Callable[[], datetime], Depends(_clock)]
-
-
-async def _guard(runtime: _RuntimeDep) -> AccessGuard:
-    return runtime.guard
-
-
-async def _limits(runtime: _RuntimeDep) -> RequestLimits:
-    return runtime.limits
-
-
-async def _authenticator(runtime: _RuntimeDep) -> ApiKeyAuthenticator:
-    return runtime.api_keys
-
-
-_GuardDep = Annotated[AccessGuard, Depends(_guard)]
-_LimitsDep = Annotated[RequestLimits, Depends(_limits)]
-_AuthenticatorDep = Annotated[ApiKeyAuthenticator, Depends(_authenticator)]
+ClockDep = Annotated[Callable[[], datetime], Depends(_part(lambda r: r.clock))]
+# Used by the authentication dependencies below.
+_GuardDep = Annotated[AccessGuard, Depends(_part(lambda r: r.guard))]
+_LimitsDep = Annotated[RequestLimits, Depends(_part(lambda r: r.limits))]
+_AuthenticatorDep = Annotated[ApiKeyAuthenticator, Depends(_part(lambda r: r.api_keys))]
 
 
 def _log_tenant(request: Request, tenant: str) -> None:

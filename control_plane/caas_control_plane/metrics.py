@@ -5,12 +5,13 @@ Pure ASGI (no BaseHTTPMiddleware). The label is the matched route's path templat
 unmatched counts as `<unmatched>`.
 """
 
-import time
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from caas_control_plane.observe import observe
 
 UNMATCHED: Final = "<unmatched>"
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
@@ -66,21 +67,13 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
 
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
+        def done(status: int, seconds: float) -> None:
             route = route_template(scope)
             method = scope.get("method", "GET")
             self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(method, route).observe(seconds)
             if status == 429:
                 self.metrics.rate_limited.labels(route).inc()
+
+        await observe(self.app, scope, receive, send, done=done)

@@ -8,12 +8,12 @@ answer the client got and to the audit events of the request.
 """
 
 import logging
-import time
 from typing import Final
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caas_control_plane.metrics import route_template
+from caas_control_plane.observe import observe
 
 REQUEST_LOGGER: Final = "caas_control_plane.requests"
 # Set by the authentication dependencies (deps.py) in the request's state once a credential
@@ -34,27 +34,19 @@ class RequestLogMiddleware:
         if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        status = 500
 
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
+        def done(status: int, seconds: float) -> None:
             state = scope.get("state") or {}
             fields: dict[str, object] = {
                 "request_id": state.get("request_id"),
                 "method": scope.get("method"),
                 "route": route_template(scope),
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(seconds * 1000, 2),
             }
             tenant = state.get(TENANT_STATE)
             if tenant is not None:
                 fields["tenant"] = tenant
             logger.info("request", extra=fields)
+
+        await observe(self.app, scope, receive, send, done=done)

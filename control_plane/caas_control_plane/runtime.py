@@ -103,6 +103,15 @@ def keks(settings: ApiSettings) -> tuple[str, dict[str, bytes]]:
     return kek_id(current), available
 
 
+def _lockout_policy(settings: ApiSettings, *, max_failures: int) -> LockoutPolicy:
+    """Lock a subject after `max_failures` within the settings' window, for their lockout."""
+    return LockoutPolicy(
+        max_failures=max_failures,
+        window=settings.failure_window_seconds,
+        lockout=settings.lockout_seconds,
+    )
+
+
 @dataclass(kw_only=True)
 class Runtime:
     """Everything the routers use, plus what must be stopped on shutdown."""
@@ -212,11 +221,7 @@ class Runtime:
                 ttl=settings.api_key_cache_seconds, changed_at=revocations.api_key_changed_at
             ),
             lockout=lockout,
-            lockout_policy=LockoutPolicy(
-                max_failures=settings.api_key_max_failures,
-                window=settings.failure_window_seconds,
-                lockout=settings.lockout_seconds,
-            ),
+            lockout_policy=_lockout_policy(settings, max_failures=settings.api_key_max_failures),
         )
         tenants = TenantService(
             store=TenantProfileStore(db),
@@ -232,11 +237,7 @@ class Runtime:
             keys=keys,
             revocations=revocations,
             lockout=lockout,
-            lockout_policy=LockoutPolicy(
-                max_failures=settings.mfa_max_failures,
-                window=settings.failure_window_seconds,
-                lockout=settings.lockout_seconds,
-            ),
+            lockout_policy=_lockout_policy(settings, max_failures=settings.mfa_max_failures),
             audit=audit,
             kek_id=current_kek,
             keks=available,
