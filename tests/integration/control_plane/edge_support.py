@@ -63,9 +63,9 @@ def edge_api(stack: Stack, name: str) -> Iterator[EdgeApi]:
             )
         )
     )
-    # Every case logs in afresh: the per-key limit (its own tests cover it) must not bite. The
-    # fuzzer presents thousands of invalid API keys from 127.0.0.1, and lockouts live in the
-    # shared Redis: a one-second window and lockout keep it from locking out every other test.
+    # Cases log in often: the per-key limit (its own tests cover it) must not bite. A short
+    # failure window and lockout keep the thousands of invalid keys a fuzzer presents from
+    # locking anything out for long (test_openapi_conformance also speaks from its own address).
     started = datetime.now(UTC)
     instance = start_instance(
         stack, name, CAAS_INTERNAL_TOKEN=internal_token,
