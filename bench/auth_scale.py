@@ -20,7 +20,9 @@ Between levels the collections are grown with records of the shapes the stores w
 - refresh families (`caas_platform.refresh_families`): a fifth in the measured tenant, the rest
   in four other tenants, over 50,000 users per tenant;
 - API keys (`caas_platform.api_keys`): in four other tenants.
-Everything seeded is deleted at the end (and any leftover of an interrupted run at the start).
+After seeding, the measurement waits until MongoDB's own CPU use has settled (checkpoints,
+eviction). Everything seeded is deleted at the end (and any leftover of an interrupted run at the
+start).
 
 Target (issue 8): p50 at 1,000,000 within 1.5x of p50 at 0.
 """
@@ -45,7 +47,7 @@ from pymongo import AsyncMongoClient, MongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from auth_common import api_env, api_server, stack_env
+from auth_common import api_env, api_server, cpu_seconds, stack_env
 from caas_core.adapters import mongo
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.domain.api_key_records import ApiKeyRecord, KeyWriter, to_document
@@ -292,6 +294,24 @@ def _counts() -> str:
         client.close()
 
 
+def settle(limit: float = 180.0) -> float:
+    """Wait until MongoDB has digested the seeding (its CPU below a quarter of a core over 5 s,
+    e.g. checkpoints and eviction done), at most `limit` seconds; returns the seconds waited."""
+    home = Path(os.environ.get("CAAS_STACK_HOME", Path.home() / ".local/state/caas-stack"))
+    try:
+        pid = int((home / "run" / "mongodb.pid").read_text().split()[0])
+        cpu_seconds(pid)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        before = cpu_seconds(pid)
+        time.sleep(5)
+        if (cpu_seconds(pid) - before) / 5 < 0.25:
+            break
+    return time.monotonic() - started
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -312,6 +332,7 @@ def main() -> None:
                     flush=True,
                 )
                 seeded = level
+                print(f"MongoDB settled after {settle():.0f} s; load {_load()}", flush=True)
             figures = measure_http(url, api_key, level=level)
             figures["API-key lookup (ApiKeyStore.authenticate)"] = asyncio.run(
                 measure_key_lookup(api_key)
