@@ -25,6 +25,8 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v git >/dev/null || missing+=(git)
 # SecantusDB's server compiles WiredTiger from C source (caasctl stack install).
 command -v cmake >/dev/null || missing+=(cmake)
+# The HTTP benchmarks in bench/ load the API with wrk.
+command -v wrk >/dev/null || missing+=(wrk)
 command -v cc >/dev/null || missing+=(build-essential)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing OS packages: ${missing[*]}"

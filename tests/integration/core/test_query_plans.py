@@ -63,8 +63,6 @@ class Q:
     # The fields the index must narrow the scan by (default: `_id` when the filter has it): an
     # index on a prefix alone (e.g. the tenant) still examines every entry under that prefix.
     by: tuple[str, ...] = ()
-    # A known gap: the reason; the test then expects failure (strict xfail) until it is fixed.
-    known_gap: str | None = None
 
     @property
     def narrowed_by(self) -> tuple[str, ...]:
@@ -105,8 +103,6 @@ QUERIES: tuple[Q, ...] = (
     Q(
         "refresh_tokens: revoke_session (logout, session ended)", PLATFORM, "refresh_families",
         {"tenant": "t", "session": "s", "state": "active"}, by=("tenant", "session"),
-        known_gap="no index holds `session`: the tenant_user index narrows by tenant only, so "
-        "a logout examines every refresh family of the tenant",
     ),
     Q(
         "refresh_tokens: revoke_tenant", PLATFORM, "refresh_families",
@@ -233,8 +229,7 @@ async def _fill(collection: AsyncCollection[Document]) -> None:
 
 
 def _param(query: Q) -> Any:
-    marks = [pytest.mark.xfail(reason=query.known_gap, strict=True)] if query.known_gap else []
-    return pytest.param(query, id=f"{query.collection}: {query.store}", marks=marks)
+    return pytest.param(query, id=f"{query.collection}: {query.store}")
 
 
 @pytest.mark.parametrize("query", [_param(q) for q in QUERIES])
