@@ -10,10 +10,11 @@ from caas_control_plane.backend_errors import install_backend_error_handlers
 from caas_control_plane.body_guard import BodyGuardMiddleware
 from caas_control_plane.boundary import ErrorBoundaryMiddleware
 from caas_control_plane.health import BackendHealth
-from caas_control_plane.metrics import HttpMetrics, MetricsMiddleware
+from caas_control_plane.metrics import HttpMetrics
 from caas_control_plane.middleware import REQUEST_ID_HEADER, RequestIdMiddleware
+from caas_control_plane.observe import ObserveMiddleware
 from caas_control_plane.problems import install_problem_handlers
-from caas_control_plane.request_log import RequestLogMiddleware
+from caas_control_plane.request_log import log_request
 from caas_control_plane.routers import (
     api_keys,
     auth,
@@ -77,11 +78,10 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
         )
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    # One log line per request, with the id the middleware inside it assigned.
-    app.add_middleware(RequestLogMiddleware)
-    # Outermost: counts every answer, including CORS preflights and request-id rejections.
+    # Outermost: counts every answer, including CORS preflights and request-id rejections, and
+    # logs one line per request with the id the middleware inside it assigned.
     app.state.metrics = HttpMetrics()
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(ObserveMiddleware, observers=[app.state.metrics.observe, log_request])
     app.include_router(health.router)
     app.include_router(jwks.router)
     app.include_router(api_keys.router)  # before auth: its paths are more specific

@@ -1,17 +1,15 @@
 """Prometheus metrics for `/internal/metrics`: requests and latency by route *template*.
 
-Pure ASGI (no BaseHTTPMiddleware). The label is the matched route's path template
-(`/v1/sessions/{session_id}`), never the raw path, so ids cannot blow up the label set; anything
-unmatched counts as `<unmatched>`.
+Fed by `observe.ObserveMiddleware` (pure ASGI, no BaseHTTPMiddleware). The label is the matched
+route's path template (`/v1/sessions/{session_id}`), never the raw path, so ids cannot blow up
+the label set; anything unmatched counts as `<unmatched>`.
 """
 
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from caas_control_plane.observe import observe
+from starlette.types import Scope
 
 UNMATCHED: Final = "<unmatched>"
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
@@ -43,6 +41,15 @@ class HttpMetrics:
             registry=self.registry,
         )
 
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency (an `observe.Observer`)."""
+        route = route_template(scope)
+        method = scope.get("method", "GET")
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+        if status == 429:
+            self.rate_limited.labels(route).inc()
+
     def exposition(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)
@@ -53,27 +60,3 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else UNMATCHED
-
-
-class MetricsMiddleware:
-    """Counts every HTTP request and observes its latency (from start to the last body byte)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        def done(status: int, seconds: float) -> None:
-            route = route_template(scope)
-            method = scope.get("method", "GET")
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(seconds)
-            if status == 429:
-                self.metrics.rate_limited.labels(route).inc()
-
-        await observe(self.app, scope, receive, send, done=done)

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from caas_control_plane.app import create_app
 from caas_control_plane.middleware import RequestIdMiddleware
-from caas_control_plane.request_log import REQUEST_LOGGER, RequestLogMiddleware
+from caas_control_plane.observe import ObserveMiddleware
+from caas_control_plane.request_log import REQUEST_LOGGER, log_request
 from caas_control_plane.settings import ApiSettings
 from caas_core.logs import JsonFormatter
 
@@ -90,7 +91,7 @@ def test_the_tenant_is_named_once_authentication_named_it(lines: list[str]) -> N
         return tenant
 
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(ObserveMiddleware, observers=[log_request])
     with TestClient(app) as client:
         assert client.get("/v1/things/t-1", headers={"X-API-Key": API_KEY}).status_code == 200
     (line,) = _requests(lines)
@@ -105,7 +106,7 @@ def test_an_unhandled_error_is_logged_as_a_500(lines: list[str]) -> None:
     async def boom() -> None:
         raise RuntimeError("boom")
 
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(ObserveMiddleware, observers=[log_request])
     with TestClient(app, raise_server_exceptions=False) as client:
         client.get("/boom")
     (line,) = _requests(lines)
