@@ -125,15 +125,24 @@ async def raw_provision(clients: dict[str, Any], kube: AsyncClient, name: str) -
                 metadata=ObjectMeta(
                     name=names.credentials_secret, namespace=names.namespace, labels=labels
                 ),
-                stringData={"redisPassword": password, "kafkaPassword": password},
+                stringData={
+                    "redisPassword": password,
+                    "kafkaPassword": password,
+                    "mongodbPassword": password,
+                },
             ),
             force=True,
         )
 
-    async def do_mongo() -> None:
+    async def do_mongo(stored: Awaitable[None]) -> None:
         await mongo.ensure_database(
             clients["mongo"], database=names.database, collections=TENANT_COLLECTIONS
         )
+        await stored  # the tenant's MongoDB user, as the operator makes it (readWrite, owned)
+        await mongo.ensure_user(
+            clients["mongo"], database=names.database, username=names.mongo_user,
+            password=password, set_password=True, marker={"tenant": name},
+        )  # fmt: skip
 
     async def do_topic() -> None:
         topic = TopicSpec(
@@ -165,7 +174,7 @@ async def raw_provision(clients: dict[str, Any], kube: AsyncClient, name: str) -
     secret = asyncio.ensure_future(do_kubernetes())
     await asyncio.gather(
         secret,
-        do_mongo(),
+        do_mongo(asyncio.shield(secret)),
         do_topic(),
         do_principal(asyncio.shield(secret)),
         do_redis(asyncio.shield(secret)),
@@ -179,6 +188,7 @@ async def raw_cleanup(clients: dict[str, Any], kube: AsyncClient, names_: list[s
         await kafka.delete_principal_acls(clients["kafka"], principal_of(names.kafka_user))
         await kafka.delete_scram_user(clients["kafka"], names.kafka_user)
         await kafka.delete_topics(clients["kafka"], [names.topic("events")])
+        await mongo.drop_user(clients["mongo"], database=names.database, username=names.mongo_user)
         await mongo.drop_database(clients["mongo"], database=names.database)
         with contextlib.suppress(ApiError):
             await kube.delete(Namespace, names.namespace)
