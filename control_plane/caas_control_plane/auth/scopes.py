@@ -10,6 +10,7 @@ KEYS_MANAGE: Final = "keys:manage"
 TENANT_READ: Final = "tenant:read"
 TENANT_WRITE: Final = "tenant:write"
 SESSIONS_ADMIN: Final = "sessions:admin"
+AUDIT_READ: Final = "audit:read"
 ALL: Final = "*"
 KNOWN: Final = frozenset(
     {
@@ -20,6 +21,7 @@ KNOWN: Final = frozenset(
         TENANT_READ,
         TENANT_WRITE,
         SESSIONS_ADMIN,
+        AUDIT_READ,
     }
 )
 _RESOURCES: Final = frozenset(scope.partition(":")[0] for scope in KNOWN)

@@ -24,6 +24,7 @@ from caas_core.authz.values import Uid
 # The control plane's scopes (caas_control_plane.auth.scopes.KNOWN; caas_core cannot import it,
 # and a unit test keeps the two lists equal).
 SCOPES: Final = (
+    "audit:read",
     "keys:manage",
     "sessions:admin",
     "tenant:read",
