@@ -5,6 +5,8 @@ from typing import Any, Final
 
 import yaml
 
+from caas_core.crd.accesspolicy import CRD_NAME as ACCESSPOLICY_CRD_NAME
+from caas_core.crd.accesspolicy import accesspolicy_crd
 from caas_core.crd.apikey import CRD_NAME as APIKEY_CRD_NAME
 from caas_core.crd.apikey import apikey_crd
 from caas_core.crd.retention import CRD_NAME as RETENTION_CRD_NAME
@@ -31,6 +33,7 @@ def render_crds() -> dict[str, str]:
         f"{APIKEY_CRD_NAME}.yaml": _to_yaml(apikey_crd()),
         f"{WEBHOOK_CRD_NAME}.yaml": _to_yaml(webhook_crd()),
         f"{RETENTION_CRD_NAME}.yaml": _to_yaml(retention_crd()),
+        f"{ACCESSPOLICY_CRD_NAME}.yaml": _to_yaml(accesspolicy_crd()),
     }
 
 
