@@ -11,6 +11,8 @@ TENANT_READ: Final = "tenant:read"
 TENANT_WRITE: Final = "tenant:write"
 SESSIONS_ADMIN: Final = "sessions:admin"
 AUDIT_READ: Final = "audit:read"
+AUTHZ_MANAGE: Final = "authz:manage"
+AUTHZ_CHECK: Final = "authz:check"
 ALL: Final = "*"
 KNOWN: Final = frozenset(
     {
@@ -22,6 +24,8 @@ KNOWN: Final = frozenset(
         TENANT_WRITE,
         SESSIONS_ADMIN,
         AUDIT_READ,
+        AUTHZ_MANAGE,
+        AUTHZ_CHECK,
     }
 )
 _RESOURCES: Final = frozenset(scope.partition(":")[0] for scope in KNOWN)

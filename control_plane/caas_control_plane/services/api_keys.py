@@ -5,7 +5,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from caas_control_plane.auth.scopes import has_scope
 from caas_control_plane.ports import ApiKeys, LockoutPolicy, Lockouts
 from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.errors import (
@@ -13,6 +12,7 @@ from caas_control_plane.services.errors import (
     InvalidCredentialsError,
     LockedError,
 )
+from caas_core.authz.platform import authorize_key
 from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key, verify_api_key
 from caas_core.domain.audit import Actor, AuditWriter, Outcome
@@ -102,7 +102,12 @@ class ApiKeyAuthenticator:
             )
             await self._failed(client)
             raise InvalidCredentialsError("the API key is not valid")
-        if not has_scope(record.scopes, scope):
+        # Scopes are the engine's built-in roles: one authorization mechanism for the platform
+        # and the tenants (the key's compiled graph is cached per key and set of scopes).
+        allowed = authorize_key(
+            tenant=record.tenant, key_id=record.key_id, granted=record.scopes, required=scope
+        ).allowed
+        if not allowed:
             await self._audit.emit(
                 client.event(
                     "auth.api_key.scope_denied",

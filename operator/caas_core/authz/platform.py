@@ -25,6 +25,8 @@ from caas_core.authz.values import Uid
 # and a unit test keeps the two lists equal).
 SCOPES: Final = (
     "audit:read",
+    "authz:check",
+    "authz:manage",
     "keys:manage",
     "sessions:admin",
     "tenant:read",

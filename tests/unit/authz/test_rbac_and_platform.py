@@ -129,20 +129,26 @@ def test_platform_scopes_match_the_control_plane() -> None:
 
 
 def _subsets(items: tuple[str, ...]) -> chain[tuple[str, ...]]:
-    return chain.from_iterable(combinations(items, size) for size in range(len(items) + 1))
+    """Every set of at most three scopes, and every set missing at most one: each scope alone,
+    in pairs and triples, and nearly everything (all subsets would be 2**17 sets)."""
+    small = chain.from_iterable(combinations(items, size) for size in range(4))
+    large = (tuple(s for s in items if s not in left) for left in combinations(items, 1))
+    return chain(small, large, (items,))
 
 
 def test_engine_answers_exactly_what_has_scope_answers() -> None:
-    """Every known scope against every subset of grantable scopes (and junk granting nothing)."""
+    """Every known scope against many sets of grantable scopes (and junk granting nothing)."""
     checked = 0
+    sets = 0
     for held in _subsets(scopes.GRANTABLE):
+        sets += 1
         for extra in ((), ("tokens:launch", "tokens", "")):
             granted = (*held, *extra)
             for required in sorted(scopes.KNOWN):
                 engine = platform.scope_allows(tenant="acme", granted=granted, required=required)
                 assert engine is scopes.has_scope(granted, required), (granted, required)
                 checked += 1
-    assert checked == 2 ** len(scopes.GRANTABLE) * 2 * len(scopes.KNOWN)
+    assert checked == sets * 2 * len(scopes.KNOWN)
 
 
 def test_unknown_required_scopes_are_denied() -> None:
