@@ -41,7 +41,9 @@ from caas_control_plane.stores.signing_keys import SigningKeyStore
 from caas_control_plane.stores.usage import UsageCounters
 from caas_control_plane.version import SERVICE_NAME
 from caas_core.adapters.api_key_store import ApiKeyStore
-from caas_core.adapters.audit import AUDIT_COLLECTION, MongoAuditWriter
+from caas_core.adapters.audit import MongoAuditWriter, chain_audit_journal
+from caas_core.adapters.auditlog_store import INDEXES as AUDIT_LOG_INDEXES
+from caas_core.adapters.auditlog_store import AuditLogStore
 from caas_core.adapters.clients import BackendClients
 from caas_core.adapters.outbox import COLLECTION as OUTBOX
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
@@ -79,9 +81,7 @@ _INDEXES: Final = {
     MFA_USED_CODES: [
         IndexModel([("expiresAt", ASCENDING)], name="expires_at_ttl", expireAfterSeconds=0),
     ],
-    AUDIT_COLLECTION: [
-        IndexModel([("tenant", ASCENDING), ("at", ASCENDING)], name="tenant_at"),
-    ],
+    **AUDIT_LOG_INDEXES,
 }
 # Indexes of earlier versions that a TTL index above replaces (same keys: MongoDB refuses a
 # second index on identical keys, so the old one is dropped first).
@@ -136,6 +136,7 @@ class Runtime:
     guard: AccessGuard
     outbox: OutboxStore
     audit: AuditWriter
+    audit_log: AuditLogStore
     relay: OutboxRelay
     publisher: KafkaPublisher
     feed: RevocationFeed
@@ -164,6 +165,8 @@ class Runtime:
         current_kek, available = keks(settings)
         outbox = OutboxStore(db, clock=clock)
         audit = MongoAuditWriter(outbox=outbox)
+        audit_log = AuditLogStore(db, clock=clock)
+        chain_audit_journal(outbox=outbox, log=audit_log)
         families = RefreshTokenStore(db)
         sessions = SessionStore(clients.mongo)
         keys = KeyService(
@@ -301,6 +304,7 @@ class Runtime:
             guard=AccessGuard(keys=keys, revocations=revocations, clock=clock),
             outbox=outbox,
             audit=audit,
+            audit_log=audit_log,
             relay=relay,
             publisher=publisher,
             feed=feed,

@@ -1,19 +1,20 @@
 """The audit writer of MongoDB and Kafka: every event is one outbox message for
-`platform.audit` whose journal is `caas_platform.security_audit_logs`.
+`platform.audit` whose journal is the tamper-evident log (`caas_platform.security_audit_logs`).
 
-`emit` returns once that message is durable, and the relay records the event in the log (at once,
-Kafka up or not) and publishes it (once Kafka is up). Both are keyed by the event id, so a
-retried emit never duplicates an event. Tamper evidence (a hash chain, the compliance work)
-belongs where the log is written: in the relay, with one chain writer at a time, since every API
-instance runs a relay.
+`emit` returns once that message is durable. The relay (every API instance runs one) then appends
+the event to its log's hash chain and Merkle tree (`AuditLogStore.append`: at once, Kafka up or
+not) and publishes it (once Kafka is up). Both are keyed by the event id, so a retried emit or a
+message relayed twice never duplicates an entry.
 """
 
+from collections.abc import Sequence
 from typing import Final
 
+from caas_core.adapters.auditlog_store import ENTRIES, AuditLogStore
 from caas_core.adapters.outbox import OutboxMessage, OutboxStore
 from caas_core.domain.audit import AuditEvent
 
-AUDIT_COLLECTION: Final = "security_audit_logs"
+AUDIT_COLLECTION: Final = ENTRIES
 AUDIT_TOPIC: Final = "platform.audit"
 
 
@@ -34,3 +35,13 @@ class MongoAuditWriter:
             journal=AUDIT_COLLECTION,
         )
         await self._outbox.enqueue([message])
+
+
+def chain_audit_journal(*, outbox: OutboxStore, log: AuditLogStore) -> None:
+    """Make this process's relay append audit messages to their logs' chains: every process
+    that runs a relay must, or it would journal audit messages as plain, unchained documents."""
+
+    async def append(messages: Sequence[OutboxMessage]) -> None:
+        await log.append([{**message.payload, "id": message.id} for message in messages])
+
+    outbox.journal_with(AUDIT_COLLECTION, append)

@@ -131,6 +131,7 @@ def _from_document(doc: Mapping[str, Any]) -> OutboxMessage:
 
 
 Listener = Callable[[Sequence[OutboxMessage]], None]
+JournalWriter = Callable[[Sequence[OutboxMessage]], Awaitable[None]]
 
 
 class GroupInserter:
@@ -213,6 +214,7 @@ class OutboxStore:
         self._clock = clock
         self._listeners: list[Listener] = []
         self._inserter = GroupInserter(self._messages)
+        self._journal_writers: dict[str, JournalWriter] = {}
 
     async def _insert(self, doc: Document) -> None:
         with contextlib.suppress(DuplicateKeyError):  # an id stored before is kept as it is
@@ -271,12 +273,24 @@ class OutboxStore:
         cursor = self._messages.find({"claim": token}).sort("createdAt", 1).limit(limit)
         return [_from_document(doc) async for doc in cursor]
 
+    def journal_with(self, journal: str, writer: JournalWriter) -> None:
+        """Record `journal`'s messages with `writer` instead of plain inserts (the audit log
+        appends them to its hash chain); the writer must be idempotent by message id."""
+        self._journal_writers[journal] = writer
+
     async def record(self, messages: Sequence[OutboxMessage]) -> None:
         """Record messages in their journals (idempotent: an entry recorded before is kept)."""
-        entries: dict[str, list[Document]] = {}
+        by_journal: dict[str, list[OutboxMessage]] = {}
         for message in messages:
             if message.journal is not None:
-                entries.setdefault(message.journal, []).append(message.journal_entry())
+                by_journal.setdefault(message.journal, []).append(message)
+        entries: dict[str, list[Document]] = {}
+        for journal, journaled in by_journal.items():
+            writer = self._journal_writers.get(journal)
+            if writer is not None:
+                await writer(journaled)
+            else:
+                entries[journal] = [message.journal_entry() for message in journaled]
         for journal, docs in entries.items():
             try:
                 await self._database[journal].insert_many(docs, ordered=False)

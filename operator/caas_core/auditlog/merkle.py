@@ -96,6 +96,26 @@ class Frontier:
         hashes.append(leaf)
         self._size += 1
 
+    def append_keeping(self, leaf: bytes, *, stride: int) -> list[tuple[int, int, bytes]]:
+        """Add one leaf hash and return (level, index, hash) of the perfect subtrees it completes
+        at levels that are positive multiples of `stride`: the nodes a stored log keeps (tiles of
+        2**stride leaves) so that any proof reads at most 2**stride hashes per tile it crosses."""
+        hashes = self._hashes
+        size = self._size
+        index = size
+        level = 0
+        kept: list[tuple[int, int, bytes]] = []
+        while size & 1:
+            leaf = _sha256(b"\x01" + hashes.pop() + leaf).digest()
+            size >>= 1
+            index >>= 1
+            level += 1
+            if level % stride == 0:
+                kept.append((level, index, leaf))
+        hashes.append(leaf)
+        self._size += 1
+        return kept
+
     def extend(self, leaves: Sequence[bytes]) -> None:
         """Append many leaf hashes: as perfect subtrees as large as the current size's alignment
         and the count allow, each hashed level by level with C-level map pipelines (the
