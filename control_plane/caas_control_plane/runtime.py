@@ -51,6 +51,7 @@ from caas_core.adapters.revocation_store import COLLECTION as REVOCATIONS
 from caas_core.adapters.revocation_store import EXPIRE_AT as REVOCATION_EXPIRE_AT
 from caas_core.adapters.revocation_store import BroadcastRevocations, RevocationStore
 from caas_core.adapters.tenant_profiles import TenantProfileStore
+from caas_core.auditlog.checkpoint import CheckpointSigner
 from caas_core.domain.audit import AuditWriter
 from caas_core.domain.naming import PLATFORM_DATABASE
 
@@ -137,6 +138,7 @@ class Runtime:
     outbox: OutboxStore
     audit: AuditWriter
     audit_log: AuditLogStore
+    audit_signer: CheckpointSigner
     relay: OutboxRelay
     publisher: KafkaPublisher
     feed: RevocationFeed
@@ -305,6 +307,7 @@ class Runtime:
             outbox=outbox,
             audit=audit,
             audit_log=audit_log,
+            audit_signer=settings.audit_signer(),
             relay=relay,
             publisher=publisher,
             feed=feed,

@@ -14,7 +14,9 @@ from pydantic import (
     model_validator,
 )
 
+from caas_control_plane.auth.audit_key import checkpoint_signer, parse_audit_seed
 from caas_control_plane.auth.kek import parse_kek
+from caas_core.auditlog.checkpoint import CheckpointSigner
 from caas_core.domain.revocations import MAX_REFRESH_LIFETIME
 from caas_core.settings import BackendSettings, SettingsError, describe_validation_error
 
@@ -157,6 +159,27 @@ class ApiSettings(BackendSettings):
         validation_alias="CAAS_OUTBOX_SCAN_SECONDS",
         description="How often the outbox relay looks for undelivered events.",
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="CAAS_AUDIT_SIGNING_KEY",
+        description="Ed25519 seed (32 bytes, base64url) signing audit checkpoints. Default: "
+        "derived from CAAS_SECRET_KEY with HKDF. Its public key is published at "
+        "/.well-known/caas-audit-keys.",
+    )
+    audit_key_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:/-]{1,128}$",
+        validation_alias="CAAS_AUDIT_KEY_NAME",
+        description="Name of the checkpoint key (the origin's prefix). Default: the issuer's "
+        "host followed by /audit.",
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        validation_alias="CAAS_AUDIT_CHECKPOINT_SECONDS",
+        description="How often the audit verifier signs a checkpoint of every log that grew.",
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
@@ -193,6 +216,30 @@ class ApiSettings(BackendSettings):
             "How long an instance reuses a looked-up API key; REST changes are broadcast at once, "
             "changes by the operator are seen after at most this long. 0 disables the cache."
         ),
+    )
+    authz_decision_cache_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        validation_alias="CAAS_AUTHZ_DECISION_CACHE_SECONDS",
+        description=(
+            "How long a tenant's authorization decision is kept in Redis (its key carries the "
+            "policy-set version, so a change never serves a stale one). 0 disables the cache."
+        ),
+    )
+    authz_decision_log_sample: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        validation_alias="CAAS_AUTHZ_DECISION_LOG_SAMPLE",
+        description="Share of allowed decisions written to the audit log; denies always are.",
+    )
+    authz_recent_decisions: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        validation_alias="CAAS_AUTHZ_RECENT_DECISIONS",
+        description="Recent decisions kept per tenant for the what-if replay (Redis list).",
     )
     mfa_max_failures: int = Field(
         default=5,
@@ -264,6 +311,13 @@ class ApiSettings(BackendSettings):
             )
         return value
 
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _audit_key_is_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_audit_seed(value.get_secret_value())
+        return value
+
     @field_validator("kek", "previous_keks")
     @classmethod
     def _keks_are_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
@@ -295,6 +349,17 @@ class ApiSettings(BackendSettings):
                 else str(ipaddress.ip_address(entry))
                 for entry in entries
             )
+        )
+
+    def audit_signer(self) -> CheckpointSigner:
+        """The audit checkpoint signer these settings describe."""
+        return checkpoint_signer(
+            secret_key=self.secret_key.get_secret_value(),
+            configured_seed=None
+            if self.audit_signing_key is None
+            else self.audit_signing_key.get_secret_value(),
+            configured_name=self.audit_key_name,
+            issuer=self.issuer,
         )
 
     @property
