@@ -44,6 +44,8 @@ class ProcessState:
 
     # The webhook store's indexes were ensured by this process.
     webhook_indexes: bool = False
+    # The authorization store's indexes (AccessPolicy) were ensured by this process.
+    authz_indexes: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

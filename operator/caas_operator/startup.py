@@ -11,6 +11,7 @@ from typing import Any, Final
 import kopf
 
 from caas_operator import context
+from caas_operator.accesspolicy import handlers as accesspolicy_handlers
 from caas_operator.apikey import handlers as apikey_handlers
 from caas_operator.kopf_settings import configure_kopf
 from caas_operator.platform import ensure_platform
@@ -71,3 +72,4 @@ def register(settings: OperatorSettings) -> None:
     apikey_handlers.register(settings)
     webhook_handlers.register(settings)
     retention_handlers.register(settings)
+    accesspolicy_handlers.register(settings)

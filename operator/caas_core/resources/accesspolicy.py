@@ -82,7 +82,7 @@ class PolicyDocument(BaseModel):
 
 
 class AccessPolicySpec(BaseModel):
-    """Desired state: policies of the namespace's tenant, as JSON, text, or both."""
+    """Desired state: policies of the namespace's tenant, as JSON, text, or both (and a schema)."""
 
     model_config = ConfigDict(
         **MODEL_CONFIG,
@@ -110,6 +110,16 @@ class AccessPolicySpec(BaseModel):
             "resource) when { ... };). Errors are reported as line:column."
         ),
         max_length=MAX_TEXT,
+    )
+    schema_: dict[str, Any] | None = Field(
+        default=None,
+        alias="schema",
+        description=(
+            "The tenant's schema (entity types with attributes and parents, actions, context), "
+            "if this resource provides it; otherwise the policies are checked against the "
+            "schema the tenant has (set over REST). Only one writer may own it."
+        ),
+        json_schema_extra=_preserved,
     )
 
 

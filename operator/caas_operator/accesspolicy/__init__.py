@@ -1,0 +1,1 @@
+"""AccessPolicy: a tenant's authorization policies, checked, then written to the store."""
