@@ -19,8 +19,8 @@ def _nodes(node: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mappi
 
 
 def _root() -> Mapping[str, Any]:
-    schema: Mapping[str, Any] = accesspolicy_crd()["spec"]["versions"][0]["schema"]
-    return schema["openAPIV3Schema"]
+    root: Mapping[str, Any] = accesspolicy_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return root
 
 
 def test_the_crd_is_generated_structural_and_documented() -> None:
