@@ -18,6 +18,8 @@ from caas_control_plane.runtime import Runtime
 from caas_control_plane.services.access import AccessTokenError
 from caas_control_plane.services.api_key_admin import ApiKeyAdmin
 from caas_control_plane.services.api_keys import api_key_subject
+from caas_control_plane.services.authz_admin import AuthzAdmin
+from caas_control_plane.services.authz_decisions import DecisionService
 from caas_control_plane.services.context import ClientInfo, Principal
 from caas_control_plane.services.keys import KeyService
 from caas_control_plane.services.mfa import MfaService
@@ -113,6 +115,8 @@ ApiKeyAdminDep = Annotated[ApiKeyAdmin, Depends(_part(lambda r: r.key_admin))]
 TenantsDep = Annotated[TenantService, Depends(_part(lambda r: r.tenants))]
 SessionsDep = Annotated[SessionService, Depends(_part(lambda r: r.sessions))]
 MfaDep = Annotated[MfaService, Depends(_part(lambda r: r.mfa))]
+AuthzAdminDep = Annotated[AuthzAdmin, Depends(_part(lambda r: r.authz_admin))]
+AuthzDecisionsDep = Annotated[DecisionService, Depends(_part(lambda r: r.authz_decisions))]
 # The runtime's clock (token lifetimes in answers are counted from it).
 ClockDep = Annotated[Callable[[], datetime], Depends(_part(lambda r: r.clock))]
 
@@ -231,6 +235,8 @@ KeyManagerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.KEYS_MANAGE))]
 TenantReaderKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_READ))]
 TenantWriterKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_WRITE))]
 SessionAdminKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.SESSIONS_ADMIN))]
+AuthzManagerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUTHZ_MANAGE))]
+AuthzCheckerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUTHZ_CHECK))]
 OptionalSessionAdminKey = Annotated[
     ApiKeyRecord | None, Depends(_optional_key(scopes.SESSIONS_ADMIN))
 ]

@@ -20,6 +20,8 @@ from caas_control_plane.health import BackendHealth
 from caas_control_plane.services.access import AccessGuard
 from caas_control_plane.services.api_key_admin import ApiKeyAdmin
 from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCache
+from caas_control_plane.services.authz_admin import AuthzAdmin
+from caas_control_plane.services.authz_decisions import DecisionPolicy, DecisionService
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
 from caas_control_plane.services.mfa import MfaPolicy, MfaService
 from caas_control_plane.services.rate_limits import RatePolicy, RequestLimits
@@ -30,6 +32,7 @@ from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
 from caas_control_plane.settings import ApiSettings
+from caas_control_plane.stores.authz_cache import RedisDecisionCache
 from caas_control_plane.stores.lockout import Lockout, LockoutPolicy
 from caas_control_plane.stores.mfa import USED as MFA_USED_CODES
 from caas_control_plane.stores.mfa import MfaStore
@@ -44,6 +47,7 @@ from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.adapters.audit import MongoAuditWriter, chain_audit_journal
 from caas_core.adapters.auditlog_store import INDEXES as AUDIT_LOG_INDEXES
 from caas_core.adapters.auditlog_store import AuditLogStore
+from caas_core.adapters.authz_store import AuthzStore
 from caas_core.adapters.clients import BackendClients
 from caas_core.adapters.outbox import COLLECTION as OUTBOX
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
@@ -133,6 +137,8 @@ class Runtime:
     tenants: TenantService
     sessions: SessionService
     mfa: MfaService
+    authz_admin: AuthzAdmin
+    authz_decisions: DecisionService
     limits: RequestLimits
     guard: AccessGuard
     outbox: OutboxStore
@@ -220,6 +226,8 @@ class Runtime:
             timeout=settings.backend_timeout,
         )
         api_key_store = ApiKeyStore(db)
+        authz_store = AuthzStore(db, clock=clock)
+        await authz_store.ensure_indexes()
         lockout = Lockout(clients.redis)
         authenticator = ApiKeyAuthenticator(
             store=api_key_store,
@@ -292,6 +300,17 @@ class Runtime:
                 require_step_up=mfa.require_step_up,
             ),
             mfa=mfa,
+            authz_admin=AuthzAdmin(store=authz_store, audit=audit),
+            authz_decisions=DecisionService(
+                store=authz_store,
+                cache=RedisDecisionCache(clients.redis),
+                audit=audit,
+                policy=DecisionPolicy(
+                    cache_seconds=settings.authz_decision_cache_seconds,
+                    log_sample=settings.authz_decision_log_sample,
+                    recent=settings.authz_recent_decisions,
+                ),
+            ),
             limits=RequestLimits(
                 RateLimiter(clients.redis),
                 policy=RatePolicy(
