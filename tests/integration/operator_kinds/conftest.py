@@ -24,6 +24,7 @@ from lightkube.resources.core_v1 import Namespace
 from lightkube.types import PatchType
 
 from caas_core.adapters import kafka
+from caas_core.crd.accesspolicy import NAMES as ACCESSPOLICY
 from caas_core.crd.apikey import NAMES as APIKEY
 from caas_core.crd.retention import NAMES as RETENTION
 from caas_core.crd.webhook import NAMES as WEBHOOK
@@ -37,15 +38,26 @@ from tests.conftest import Stack, platform_operator_stopped
 ApiKeyResource = create_namespaced_resource(API_GROUP, VERSION, APIKEY.kind, APIKEY.plural)
 WebhookResource = create_namespaced_resource(API_GROUP, VERSION, WEBHOOK.kind, WEBHOOK.plural)
 PolicyResource = create_namespaced_resource(API_GROUP, VERSION, RETENTION.kind, RETENTION.plural)
+AccessPolicyResource = create_namespaced_resource(
+    API_GROUP, VERSION, ACCESSPOLICY.kind, ACCESSPOLICY.plural
+)
 REPO_ROOT_CRDS = Path(__file__).resolve().parents[3] / "crds"
 NO_FINALIZERS: dict[str, Any] = {"metadata": {"finalizers": None}}
-KINDS = {"ApiKey": ApiKeyResource, "Webhook": WebhookResource, "RetentionPolicy": PolicyResource}
+KINDS = {
+    "ApiKey": ApiKeyResource,
+    "Webhook": WebhookResource,
+    "RetentionPolicy": PolicyResource,
+    "AccessPolicy": AccessPolicyResource,
+}
 
 
 def wait_until_served(stack: Stack, *, timeout: float = 60.0) -> None:
     """Established is not enough: a new CRD's storage answers 'storage is (re)initializing'
     for a moment after it, so list every kind until the apiserver serves them all."""
-    kinds = "apikeys.platform.caas.io,webhooks.platform.caas.io,retentionpolicies.platform.caas.io"
+    kinds = (
+        "apikeys.platform.caas.io,webhooks.platform.caas.io,retentionpolicies.platform.caas.io,"
+        "accesspolicies.platform.caas.io"
+    )
     deadline = time.monotonic() + timeout
     while True:
         listed = subprocess.run(
