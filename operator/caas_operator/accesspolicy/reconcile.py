@@ -184,5 +184,16 @@ async def remove_access_policy(context: OperatorContext, *, uid: str) -> int:
     tenant = tenant_of(ref)
     if tenant is None:
         raise RuntimeError(f"objects of AccessPolicy {uid} name no tenant namespace: {ref}")
-    await store.replace_source(tenant, ref, [])
+    try:
+        await store.replace_source(tenant, ref, [])
+    except (ObjectError, SetError) as exc:
+        # Only a schema can be needed by others: the tenant's other objects were checked by it.
+        raise RemovalRefusedError(
+            f"the tenant's other objects do not read without this resource's schema ({exc}); "
+            "change or delete them first, or move the schema to its new owner"
+        ) from exc
     return len(stored)
+
+
+class RemovalRefusedError(RuntimeError):
+    """The store refused to remove a deleted resource's objects; the finalizer stays."""

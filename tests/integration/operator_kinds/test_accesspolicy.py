@@ -15,7 +15,11 @@ from caas_core.authz.evaluate import Request
 from caas_core.authz.objects import StoredObject, Writer
 from caas_core.authz.values import Uid
 from caas_core.domain.naming import PLATFORM_DATABASE
-from caas_operator.accesspolicy.reconcile import reconcile_access_policy, remove_access_policy
+from caas_operator.accesspolicy.reconcile import (
+    RemovalRefusedError,
+    reconcile_access_policy,
+    remove_access_policy,
+)
 from caas_operator.shared.status import KindResult
 from tests.integration.operator_kinds.conftest import Tenant
 
@@ -239,3 +243,27 @@ async def test_the_api_server_refuses_what_is_statically_wrong(tenant: Tenant) -
             await tenant.create("AccessPolicy", "static", spec)
         assert refused.value.status.code == 422
         assert detail in str(refused.value.status.message)
+
+
+async def test_a_resource_may_own_the_schema_others_then_depend_on(
+    tenant: Tenant, authz: AuthzStore
+) -> None:
+    await authz.delete(tenant.name, Kind.SCHEMA, SCHEMA_KEY, writer=Writer.API)
+    obj = await tenant.create("AccessPolicy", "model", {"policies": [READ], "schema": SCHEMA})
+    status = (await reconcile(tenant, obj)).status
+    schema = await authz.get(tenant.name, Kind.SCHEMA, SCHEMA_KEY)
+    assert schema is not None
+    assert (schema.owner, schema.document) == (Writer.OPERATOR, SCHEMA)
+    # The REST API writes a policy against that schema; the resource may no longer drop it.
+    rest = {**READ, "id": "rest-write", "action": {"op": "==", "actions": ["write"]}}
+    await authz.put(tenant.name, Kind.POLICY, "rest-write", rest, writer=Writer.API)
+    obj = await tenant.update_spec("AccessPolicy", "model", {"schema": None})
+    refused = await reconcile(tenant, obj, status)
+    assert ready(refused)["reason"] == "InvalidPolicy"  # its own policy needs a schema first
+    uid = obj["metadata"]["uid"]
+    with pytest.raises(RemovalRefusedError, match="rest-write"):
+        await remove_access_policy(tenant.ctx, uid=uid)
+    assert await authz.get(tenant.name, Kind.SCHEMA, SCHEMA_KEY) == schema
+    await authz.delete(tenant.name, Kind.POLICY, "rest-write", writer=Writer.API)
+    assert await remove_access_policy(tenant.ctx, uid=uid) == 2
+    assert await authz.get(tenant.name, Kind.SCHEMA, SCHEMA_KEY) is None
