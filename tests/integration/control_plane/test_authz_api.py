@@ -177,7 +177,8 @@ async def test_role_hierarchy_and_cycles(api: Api, tenant: Tenant) -> None:
     cycle = await client.put("/v1/security/roles/viewer", json={"inherits": ["editor"]}, headers=h)
     assert cycle.status_code == 422
     assert cycle.json()["type"].endswith("/invalid-policy-set")
-    assert "editor" in cycle.json()["detail"] and "cycle" in cycle.json()["detail"]
+    assert "editor" in cycle.json()["detail"]
+    assert "cycle" in cycle.json()["detail"]
     in_use = await client.delete("/v1/security/roles/viewer", headers=h)
     assert in_use.status_code == 422  # editor still inherits it
     removed = await client.delete(
