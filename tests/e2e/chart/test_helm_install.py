@@ -255,7 +255,7 @@ def test_operator_cannot(tools: Tools, release: Release, query: tuple[str, ...])
     assert not _can_i(tools, release.operator_user, *query), f"operator may {' '.join(query)}"
 
 
-@pytest.mark.parametrize("kind", ["apikeys", "webhooks", "retentionpolicies"])
+@pytest.mark.parametrize("kind", ["apikeys", "webhooks", "retentionpolicies", "accesspolicies"])
 def test_operator_can_reconcile_the_namespaced_kinds(
     tools: Tools, release: Release, kind: str
 ) -> None:
