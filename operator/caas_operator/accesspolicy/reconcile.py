@@ -60,32 +60,10 @@ async def reconcile_access_policy(
         async with asyncio.timeout(context.settings.step_timeout):
             scope = await gather_scope(context.kube, kind=NAMES.kind, namespace=namespace)
             tenant = scope.tenant
-            store = store_of(context)
-            if not context.state.authz_indexes:
-                await store.ensure_indexes()
-                context.state.authz_indexes = True
-            stored_schema = await store.get(tenant, Kind.SCHEMA, SCHEMA_KEY)
-            desired = read_spec(spec, tenant=tenant, stored_schema=stored_schema, uid=uid)
-            observed = AccessPolicyObserved(
-                source=source,
-                stored=await store.find_by_source(uid),
-                existing=await _existing(store, tenant, desired),
+            desired, version = await _converge(
+                context, spec, tenant=tenant, source=source, old_status=old_status
             )
-            plan = plan_access_policy(desired, observed)
-            if plan.failure is not None:
-                return _refused(old_status, generation, now, failure=plan.failure, tenant=tenant)
-            if plan.write is None:
-                version = (old_status or {}).get("policySetVersion") or await store.version(tenant)
-            else:
-                committed = await store.replace_source(tenant, source, plan.write)
-                version = committed.version
-                logger.info(
-                    "access policy stored",
-                    extra={"namespace": namespace, "accesspolicy": name, "version": version},
-                )
-    except ScopeError as exc:
-        return _refused(old_status, generation, now, failure=exc.failure, tenant=tenant)
-    except Refused as exc:
+    except (ScopeError, Refused) as exc:
         return _refused(old_status, generation, now, failure=exc.failure, tenant=tenant)
     except Exception as exc:  # every failure becomes a condition, never a crashed handler
         failure = _describe(exc)
@@ -100,7 +78,7 @@ async def reconcile_access_policy(
                     tenant=tenant,
                     policies=desired.policies,
                     from_text=desired.from_text,
-                    version=str(version),
+                    version=version,
                 ),
             )
         ],
@@ -110,10 +88,49 @@ async def reconcile_access_policy(
             tenant=tenant,
             policies=desired.policies,
             applied_generation=generation,
-            version=str(version),
+            version=version,
         ),
     )
     return result(status, [])
+
+
+async def _converge(
+    context: OperatorContext,
+    spec: Mapping[str, Any],
+    *,
+    tenant: str,
+    source: ResourceRef,
+    old_status: Mapping[str, Any] | None,
+) -> tuple[Desired, str]:
+    """Read, plan and write at most once; the policies in effect and the policy-set version."""
+    store = store_of(context)
+    if not context.state.authz_indexes:
+        await store.ensure_indexes()
+        context.state.authz_indexes = True
+    stored_schema = await store.get(tenant, Kind.SCHEMA, SCHEMA_KEY)
+    desired = read_spec(spec, tenant=tenant, stored_schema=stored_schema, uid=source.uid)
+    observed = AccessPolicyObserved(
+        source=source,
+        stored=await store.find_by_source(source.uid),
+        existing=await _existing(store, tenant, desired),
+    )
+    plan = plan_access_policy(desired, observed)
+    if plan.failure is not None:
+        raise Refused(plan.failure)
+    if plan.write is None:
+        # Converged: the version this resource's objects were last written at stays.
+        known = (old_status or {}).get("policySetVersion")
+        return desired, str(known) if known else await store.version(tenant)
+    committed = await store.replace_source(tenant, source, plan.write)
+    logger.info(
+        "access policy stored",
+        extra={
+            "namespace": source.namespace,
+            "accesspolicy": source.name,
+            "version": committed.version,
+        },
+    )
+    return desired, committed.version
 
 
 async def _existing(store: AuthzStore, tenant: str, desired: Desired) -> dict[Key, StoredObject]:
