@@ -13,19 +13,15 @@ Collections of `caas_platform`:
   `<log>/<level>/<index>`.
 - `audit_checkpoints`: signed notes per log and size.
 
-Appends (`append`): every API instance's relay records audit messages here. One transaction per
-log and batch reads the head, skips events already logged, inserts the entries and completed
-nodes and moves the head with a compare-and-set on its size. Two writers that read the same head
-cannot both commit (the head's CAS and the unique `log`+`seq` index each refuse the second), so
-the loser plans again from the new head: sequence numbers are allocated atomically, one log at a
-time, and different logs never wait for each other.
+Appends (`append`): every API instance's relay records audit messages here, through one
+`AuditLogWriter` per process (auditlog_writer.py: call order kept, bursts of all logs grouped in
+one transaction, each head moved by compare-and-set with its entries, so concurrent instances
+re-plan instead of forking a chain, and a conflict on one log re-plans that log alone).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,12 +29,12 @@ from typing import Any, Final, TypeVar
 
 from bson import Binary
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
-from caas_core.auditlog.append import Appended, Head, Recorded, log_of, plan_append
+from caas_core.adapters.auditlog_writer import AuditLogWriter, Collections, head_from, node_id
+from caas_core.auditlog.append import Head, Recorded
 from caas_core.auditlog.checkpoint import Checkpoint, CheckpointSigner, origin_for, split_note
 from caas_core.auditlog.entry import Entry
 from caas_core.auditlog.merkle import NodeReader, tree_root
@@ -48,8 +44,6 @@ ENTRIES: Final = "security_audit_logs"
 HEADS: Final = "audit_heads"
 NODES: Final = "audit_nodes"
 CHECKPOINTS: Final = "audit_checkpoints"
-_MAX_ATTEMPTS: Final = 64
-_WRITE_CONFLICT: Final = 112
 
 Document = dict[str, Any]
 T = TypeVar("T")
@@ -81,10 +75,6 @@ INDEXES: Final = {
 }
 
 
-class _HeadMovedError(Exception):
-    """Another writer extended the log since this one read its head."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredEntry:
     """An entry as stored: its canonical bytes, the entry, and its personal data if kept."""
@@ -100,17 +90,6 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _head_from(doc: Mapping[str, Any] | None, log: str) -> Head:
-    if doc is None:
-        return Head(log=log)
-    return Head(
-        log=log,
-        size=int(doc["size"]),
-        frontier=tuple(bytes(h) for h in doc["frontier"]),
-        last=str(doc["last"]),
-    )
-
-
 def _entry_document(appended_entry: Recorded, tenant: str | None) -> Document:
     entry = appended_entry.entry
     doc: Document = {
@@ -118,7 +97,7 @@ def _entry_document(appended_entry: Recorded, tenant: str | None) -> Document:
         "log": entry.log,
         "seq": entry.seq,
         "hash": appended_entry.hash,
-        "e": entry.encode().decode(),
+        "e": appended_entry.raw.decode(),
         "tenant": tenant,
         "at": entry.at,
         "action": entry.action,
@@ -133,10 +112,6 @@ def _entry_document(appended_entry: Recorded, tenant: str | None) -> Document:
             "salt": Binary(appended_entry.salt),
         }
     return doc
-
-
-def _node_id(log: str, level: int, index: int) -> str:
-    return f"{log}/{level}/{index}"
 
 
 def _stored(doc: Mapping[str, Any]) -> StoredEntry:
@@ -164,7 +139,15 @@ class AuditLogStore:
         self._nodes: AsyncCollection[Document] = database[NODES]
         self._checkpoints: AsyncCollection[Document] = database[CHECKPOINTS]
         self._clock = clock
-        self.retries = 0  # head conflicts met (observability and the concurrency test)
+        self._where = Collections(
+            client=database.client,
+            entries=self._entries,
+            heads=self._heads,
+            nodes=self._nodes,
+        )
+        self._writer = AuditLogWriter(
+            where=self._where, to_document=_entry_document, clock=self._clock
+        )
 
     # --- appends -----------------------------------------------------------------------------
 
@@ -173,96 +156,19 @@ class AuditLogStore:
 
         Idempotent by event id: an event already logged is skipped. Returns the new entries.
         """
-        by_log: dict[str, list[Mapping[str, Any]]] = {}
-        seen: set[str] = set()
-        for event in events:
-            if event["id"] in seen:
-                continue
-            seen.add(event["id"])
-            by_log.setdefault(log_of(event.get("tenant")), []).append(event)
-        results = await asyncio.gather(
-            *(self._append_log(log, batch) for log, batch in by_log.items())
-        )
-        return [entry for entries in results for entry in entries]
+        return await self._writer.append(events)
 
-    async def _append_log(self, log: str, events: Sequence[Mapping[str, Any]]) -> list[Entry]:
-        tries = 0
-
-        async def once(session: AsyncClientSession) -> Appended | None:
-            nonlocal tries
-            tries += 1
-            return await self._append_once(log, events, session)
-
-        for attempt in range(_MAX_ATTEMPTS):
-            try:
-                async with self._database.client.start_session() as session:
-                    # with_transaction itself retries a transaction that met a write conflict
-                    # (another writer moved the head first): `once` then plans again.
-                    appended: Appended | None = await session.with_transaction(once)
-                self.retries += tries - 1
-                return [] if appended is None else [r.entry for r in appended.entries]
-            except (_HeadMovedError, DuplicateKeyError) as exc:
-                await self._back_off(attempt, exc)
-            except OperationFailure as exc:
-                if exc.code != _WRITE_CONFLICT:
-                    raise
-                await self._back_off(attempt, exc)
-        raise RuntimeError(f"audit log {log}: no append after {_MAX_ATTEMPTS} attempts")
-
-    async def _back_off(self, attempt: int, exc: Exception) -> None:
-        if attempt + 1 == _MAX_ATTEMPTS:
-            raise exc
-        # Jittered so that two writers that collided do not collide again in lockstep.
-        await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.2)))  # noqa: S311
-
-    async def _append_once(
-        self, log: str, events: Sequence[Mapping[str, Any]], session: AsyncClientSession
-    ) -> Appended | None:
-        head_doc = await self._heads.find_one({"_id": log}, session=session)
-        head = _head_from(head_doc, log)
-        ids = [str(event["id"]) for event in events]
-        logged = {
-            doc["_id"]
-            async for doc in self._entries.find({"_id": {"$in": ids}}, {"_id": 1}, session=session)
-        }
-        fresh = [event for event in events if str(event["id"]) not in logged]
-        if not fresh:
-            return None
-        appended = plan_append(head, fresh)
-        tenant = fresh[0].get("tenant")
-        await self._entries.insert_many(
-            [_entry_document(r, tenant) for r in appended.entries], session=session
-        )
-        if appended.nodes:
-            await self._nodes.insert_many(
-                [
-                    {"_id": _node_id(log, level, index), "hash": Binary(value)}
-                    for level, index, value in appended.nodes
-                ],
-                session=session,
-            )
-        new = appended.head
-        fields = {
-            "size": new.size,
-            "frontier": [Binary(h) for h in new.frontier],
-            "last": new.last,
-            "updatedAt": self._clock(),
-        }
-        if head_doc is None:
-            await self._heads.insert_one({"_id": log, **fields}, session=session)
-        else:
-            moved = await self._heads.update_one(
-                {"_id": log, "size": head.size}, {"$set": fields}, session=session
-            )
-            if moved.matched_count != 1:
-                raise _HeadMovedError(log)
-        return appended
+    @property
+    def retries(self) -> int:
+        """Appends re-planned after another writer moved a head (the concurrency test's proof
+        that writers met, and a number worth watching)."""
+        return self._writer.retries
 
     # --- reads -------------------------------------------------------------------------------
 
     async def head(self, log: str) -> Head:
         """Where the log ends now (an empty head for a log never written)."""
-        return _head_from(await self._heads.find_one({"_id": log}), log)
+        return head_from(await self._heads.find_one({"_id": log}), log)
 
     async def logs(self) -> list[str]:
         """Every log that has entries."""
@@ -271,6 +177,44 @@ class AuditLogStore:
     async def entries(self, log: str, *, start: int, end: int) -> list[StoredEntry]:
         """Entries start ≤ seq < end of a log, in order (what is stored: gaps stay gaps)."""
         cursor = self._entries.find({"log": log, "seq": {"$gte": start, "$lt": end}}).sort("seq", 1)
+        return [_stored(doc) async for doc in cursor]
+
+    async def search(
+        self,
+        log: str,
+        *,
+        before: int | None,
+        limit: int,
+        action: str | None = None,
+        outcome: str | None = None,
+        actor_id: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[StoredEntry]:
+        """Up to `limit` entries of a log with seq < before, newest first, whose query copies
+        match every given filter (`since` ≤ at < `until`). The query copies only select: a
+        caller that must be right re-checks the decoded entry (a changed copy could hide an
+        entry from a filter, never alter what is shown)."""
+        # The seq condition keeps every query on the partial log_seq index (or log_action,
+        # log_actor, log_target, which end in seq) and gives the newest-first order for free.
+        query: Document = {"log": log, "seq": {"$gte": 0} if before is None else {"$lt": before}}
+        for name, value in (
+            ("action", action),
+            ("outcome", outcome),
+            ("actor.id", actor_id),
+            ("target.type", target_type),
+            ("target.id", target_id),
+        ):
+            if value is not None:
+                query[name] = value
+        if since is not None or until is not None:
+            query["at"] = {
+                **({} if since is None else {"$gte": since}),
+                **({} if until is None else {"$lt": until}),
+            }
+        cursor = self._entries.find(query).sort("seq", DESCENDING).limit(limit)
         return [_stored(doc) async for doc in cursor]
 
     async def entry_by_id(self, log: str, event_id: str) -> StoredEntry | None:
@@ -292,7 +236,7 @@ class AuditLogStore:
             )
             async for doc in cursor:
                 found[(0, int(doc["seq"]))] = bytes.fromhex(doc["hash"])
-        upper = {_node_id(log, level, index): (level, index) for level, index in positions if level}
+        upper = {node_id(log, level, index): (level, index) for level, index in positions if level}
         if upper:
             async for doc in self._nodes.find({"_id": {"$in": list(upper)}}):
                 found[upper[doc["_id"]]] = bytes(doc["hash"])

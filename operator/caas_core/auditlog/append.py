@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from caas_core.auditlog.entry import GENESIS, Entry, commit_personal_data, new_salt
-from caas_core.auditlog.merkle import Frontier
+from caas_core.auditlog.merkle import Frontier, leaf_hash
 
 TILE_HEIGHT: Final = 8
 PLATFORM_LOG: Final = "platform"
@@ -67,6 +67,7 @@ class Recorded:
     """One new entry and what is stored beside it (the personal data it commits to)."""
 
     entry: Entry
+    raw: bytes  # entry.encode(), computed once
     hash: str  # hex leaf hash
     payload: Mapping[str, Any] | None
     salt: bytes | None
@@ -141,7 +142,7 @@ def plan_append(
         salt = None if payload is None else salts()
         actor_type, actor_id = _pair(event.get("actor"))
         target_type, target_id = _pair(event.get("target"))
-        entry = Entry(
+        entry, raw = Entry.derived(
             log=head.log,
             seq=head.size + offset,
             prev=prev,
@@ -157,10 +158,10 @@ def plan_append(
             if payload is None or salt is None
             else commit_personal_data(payload=payload, salt=salt),
         )
-        leaf = entry.leaf_hash()
+        leaf = leaf_hash(raw)
         nodes.extend(frontier.append_keeping(leaf, stride=TILE_HEIGHT))
         prev = leaf.hex()
-        recorded.append(Recorded(entry=entry, hash=prev, payload=payload, salt=salt))
+        recorded.append(Recorded(entry=entry, raw=raw, hash=prev, payload=payload, salt=salt))
     new_head = Head(log=head.log, size=frontier.size, frontier=frontier.hashes, last=prev)
     return Appended(head=new_head, entries=tuple(recorded), nodes=tuple(nodes))
 

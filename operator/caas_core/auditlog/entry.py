@@ -46,7 +46,9 @@ MAX_INT: Final = 2**53 - 1  # I-JSON: every JSON reader represents these exactly
 
 HEX64_PATTERN = re.compile(r"[0-9a-f]{64}")
 TIME_PATTERN = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
-_dumps_str = json.JSONEncoder(ensure_ascii=False).encode  # JCS string escaping for str values
+# JCS string escaping for str values: the C function JSONEncoder(ensure_ascii=False).encode
+# calls for a str, without that method's per-call overhead (the writer encodes ~12 per entry).
+_dumps_str = json.encoder.encode_basestring
 FIELDS: Final = (
     "v",
     "prev",
@@ -156,6 +158,41 @@ class Entry:
         if not self.log or not self.id or not self.action or not self.outcome:
             raise ValueError("log, id, action and outcome are required")
         self.encode()  # a naive time or a lone surrogate has no canonical bytes: refuse it now
+
+    @classmethod
+    def derived(
+        cls,
+        *,
+        log: str,
+        seq: int,
+        prev: str,
+        id: str,
+        at: datetime,
+        action: str,
+        outcome: str,
+        actor_type: str,
+        actor_id: str | None,
+        target_type: str | None,
+        target_id: str | None,
+        pd: str | None,
+    ) -> tuple[Entry, bytes]:
+        """An entry and its canonical bytes, for writers whose `prev` and `pd` are hashes they
+        computed themselves: the checks that can fail on event data (required fields, seq
+        range, a naive time, a lone surrogate) run; the hex patterns of prev/pd and a second
+        encoding are skipped (the writer's hot path: ~3x cheaper than the constructor)."""
+        if not log or not id or not action or not outcome:
+            raise ValueError("log, id, action and outcome are required")
+        if not 0 <= seq <= MAX_INT:
+            raise ValueError(f"seq {seq} is out of range")
+        entry = object.__new__(cls)
+        for name, value in (
+            ("log", log), ("seq", seq), ("prev", prev), ("id", id), ("at", at),
+            ("action", action), ("outcome", outcome), ("actor_type", actor_type),
+            ("actor_id", actor_id), ("target_type", target_type), ("target_id", target_id),
+            ("pd", pd),
+        ):  # fmt: skip
+            object.__setattr__(entry, name, value)
+        return entry, entry.encode()
 
     def encode(self) -> bytes:
         """The canonical bytes (format version 1): what the leaf hash and the export carry."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,7 @@ from caas_core.auditlog.append import (
     plan_append,
     tenant_of,
 )
-from caas_core.auditlog.entry import GENESIS, personal_data_matches
+from caas_core.auditlog.entry import GENESIS, Entry, personal_data_matches
 from caas_core.auditlog.merkle import (
     MemoryTree,
     consistency_proof,
@@ -123,3 +124,19 @@ def test_an_empty_head_starts_at_genesis() -> None:
     head = Head(log="platform")
     assert head.last == GENESIS
     assert head.size == 0
+
+
+def test_the_writers_derived_entries_equal_checked_ones_and_refuse_the_same_event_data() -> None:
+    planned = plan_append(Head(log="tenant:acme"), [event(i) for i in range(50)])
+    for r in planned.entries:
+        e = r.entry
+        fields = {name: getattr(e, name) for name in Entry.__dataclass_fields__}
+        assert Entry(**fields) == e
+        assert Entry.decode(r.raw) == e
+    naive = {**fields, "at": datetime(2026, 12, 1)}
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Entry.derived(**naive)
+    with pytest.raises(ValueError, match="required"):
+        Entry.derived(**{**fields, "action": ""})
+    with pytest.raises(UnicodeEncodeError):
+        Entry.derived(**{**fields, "target_id": "\ud800"})
