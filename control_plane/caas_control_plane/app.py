@@ -17,6 +17,7 @@ from caas_control_plane.problems import install_problem_handlers
 from caas_control_plane.request_log import log_request
 from caas_control_plane.routers import (
     api_keys,
+    audit,
     auth,
     health,
     internal,
@@ -91,6 +92,7 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
     app.include_router(sessions.router)
     app.include_router(mfa.router)
     app.include_router(security.router)
+    app.include_router(audit.router)
     # Without an internal token the signing-key routes do not exist (they answer 404): they are
     # then not described either, so the schema never promises a 401 the server cannot give.
     app.include_router(internal.router, include_in_schema=settings.internal_token is not None)

@@ -18,6 +18,7 @@ from caas_control_plane.runtime import Runtime
 from caas_control_plane.services.access import AccessTokenError
 from caas_control_plane.services.api_key_admin import ApiKeyAdmin
 from caas_control_plane.services.api_keys import api_key_subject
+from caas_control_plane.services.audit_log import AuditLogService
 from caas_control_plane.services.authz_admin import AuthzAdmin
 from caas_control_plane.services.authz_decisions import DecisionService
 from caas_control_plane.services.context import ClientInfo, Principal
@@ -117,6 +118,7 @@ SessionsDep = Annotated[SessionService, Depends(_part(lambda r: r.sessions))]
 MfaDep = Annotated[MfaService, Depends(_part(lambda r: r.mfa))]
 AuthzAdminDep = Annotated[AuthzAdmin, Depends(_part(lambda r: r.authz_admin))]
 AuthzDecisionsDep = Annotated[DecisionService, Depends(_part(lambda r: r.authz_decisions))]
+AuditLogDep = Annotated[AuditLogService, Depends(_part(lambda r: r.audit_service))]
 # The runtime's clock (token lifetimes in answers are counted from it).
 ClockDep = Annotated[Callable[[], datetime], Depends(_part(lambda r: r.clock))]
 
@@ -235,6 +237,7 @@ KeyManagerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.KEYS_MANAGE))]
 TenantReaderKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_READ))]
 TenantWriterKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.TENANT_WRITE))]
 SessionAdminKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.SESSIONS_ADMIN))]
+AuditReaderKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUDIT_READ))]
 AuthzManagerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUTHZ_MANAGE))]
 AuthzCheckerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUTHZ_CHECK))]
 OptionalSessionAdminKey = Annotated[

@@ -5,15 +5,19 @@ root) hands them the concrete stores of `stores/` and `caas_core.adapters`, whic
 Protocols structurally. Unit tests hand them fakes. Nothing here does I/O.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from caas_control_plane.auth.backup_codes import BackupCodes
 from caas_control_plane.auth.devices import DeviceInfo
 from caas_control_plane.auth.key_lifecycle import KeyRecord
 from caas_control_plane.auth.refresh import Family, PresentedToken, RevocationReason
+from caas_core.auditlog.append import Head
+from caas_core.auditlog.checkpoint import Checkpoint, CheckpointSigner
+from caas_core.auditlog.entry import Entry
+from caas_core.auditlog.merkle import NodeReader
 from caas_core.domain.api_key_records import ApiKeyRecord, KeyWriter
 from caas_core.domain.revocations import Revocation
 from caas_core.domain.tenant_profiles import StoredProfile
@@ -266,3 +270,56 @@ class MfaFactorStore(Protocol):
     async def forget_device(self, tenant: str, user_id: str, *, device_id: str) -> None: ...
     async def remove_all(self, tenant: str, user_id: str) -> None: ...
     async def spend(self, code_id: str, *, at: datetime, expires_at: datetime) -> bool: ...
+
+
+# -- the tamper-evident audit log (caas_platform.security_audit_logs and its tree) -----------------
+
+T = TypeVar("T")
+
+
+class AuditRecord(Protocol):
+    """One stored entry: its canonical bytes, the entry they decode to, its stored leaf hash, and
+    the personal data it commits to while that is kept (None once erased)."""
+
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def entry(self) -> Entry: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+    @property
+    def salt(self) -> bytes | None: ...
+
+
+class AuditLogs(Protocol):
+    """The stored logs: reads, proofs over stored tree nodes, and signed checkpoints."""
+
+    async def head(self, log: str) -> Head: ...
+    async def entries(self, log: str, *, start: int, end: int) -> Sequence[AuditRecord]: ...
+    async def entry_by_id(self, log: str, event_id: str) -> AuditRecord | None: ...
+    async def search(
+        self,
+        log: str,
+        *,
+        before: int | None,
+        limit: int,
+        action: str | None = None,
+        outcome: str | None = None,
+        actor_id: str | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Sequence[AuditRecord]: ...
+    async def prove(self, log: str, proof: Callable[[NodeReader], T]) -> T: ...
+    async def checkpoint(self, log: str, *, signer: CheckpointSigner) -> tuple[Checkpoint, str]: ...
+    async def sign_at(self, log: str, size: int, *, signer: CheckpointSigner) -> str: ...
+    async def latest_checkpoint(self, log: str) -> tuple[int, str] | None: ...
+
+
+class AuditExport(Protocol):
+    """A log's NDJSON export lines for entries start ≤ seq < end (auditlog/export.py format)."""
+
+    def __call__(self, log: str, *, start: int, end: int | None) -> AsyncIterator[bytes]: ...

@@ -5,6 +5,7 @@ Built once per process in the app's lifespan (`Runtime.start`) and torn down in 
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -20,6 +21,7 @@ from caas_control_plane.health import BackendHealth
 from caas_control_plane.services.access import AccessGuard
 from caas_control_plane.services.api_key_admin import ApiKeyAdmin
 from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCache
+from caas_control_plane.services.audit_log import AuditLogService
 from caas_control_plane.services.authz_admin import AuthzAdmin
 from caas_control_plane.services.authz_decisions import DecisionPolicy, DecisionService
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
@@ -45,6 +47,7 @@ from caas_control_plane.stores.usage import UsageCounters
 from caas_control_plane.version import SERVICE_NAME
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.adapters.audit import MongoAuditWriter, chain_audit_journal
+from caas_core.adapters.auditlog_export import export_log
 from caas_core.adapters.auditlog_store import INDEXES as AUDIT_LOG_INDEXES
 from caas_core.adapters.auditlog_store import AuditLogStore
 from caas_core.adapters.authz_store import AuthzStore
@@ -145,6 +148,7 @@ class Runtime:
     audit: AuditWriter
     audit_log: AuditLogStore
     audit_signer: CheckpointSigner
+    audit_service: AuditLogService
     relay: OutboxRelay
     publisher: KafkaPublisher
     feed: RevocationFeed
@@ -174,6 +178,7 @@ class Runtime:
         outbox = OutboxStore(db, clock=clock)
         audit = MongoAuditWriter(outbox=outbox)
         audit_log = AuditLogStore(db, clock=clock)
+        audit_signer = settings.audit_signer()
         chain_audit_journal(outbox=outbox, log=audit_log)
         families = RefreshTokenStore(db)
         sessions = SessionStore(clients.mongo)
@@ -326,7 +331,14 @@ class Runtime:
             outbox=outbox,
             audit=audit,
             audit_log=audit_log,
-            audit_signer=settings.audit_signer(),
+            audit_signer=audit_signer,
+            audit_service=AuditLogService(
+                store=audit_log,
+                export=functools.partial(export_log, audit_log, signer=audit_signer),
+                signer=audit_signer,
+                checkpoint_period=timedelta(seconds=settings.audit_checkpoint_seconds),
+                clock=clock,
+            ),
             relay=relay,
             publisher=publisher,
             feed=feed,
