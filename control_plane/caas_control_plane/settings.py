@@ -180,6 +180,39 @@ class ApiSettings(BackendSettings):
         validation_alias="CAAS_AUDIT_CHECKPOINT_SECONDS",
         description="How often the audit verifier signs a checkpoint of every log that grew.",
     )
+    audit_verify_scan_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        validation_alias="CAAS_AUDIT_VERIFY_SCAN_SECONDS",
+        description="How often the audit verifier passes over every log (Kafka up or not).",
+    )
+    audit_reverify_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=30 * 86_400,
+        validation_alias="CAAS_AUDIT_REVERIFY_SECONDS",
+        description="How often the audit verifier verifies every log again from 0 (an old "
+        "entry changed in place); 0 never does.",
+    )
+    audit_verifier_group: str = Field(
+        default="audit-verifier",
+        pattern=r"^[A-Za-z0-9._-]{1,128}$",
+        validation_alias="CAAS_AUDIT_VERIFIER_GROUP",
+        description="Kafka consumer group of the audit verifiers on platform.audit.",
+    )
+    audit_verifier_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="CAAS_AUDIT_VERIFIER_HOST",
+        description="Address of the audit verifier's /metrics and /healthz.",
+    )
+    audit_verifier_port: int = Field(
+        default=9464,
+        ge=1,
+        le=65535,
+        validation_alias="CAAS_AUDIT_VERIFIER_PORT",
+        description="Port of the audit verifier's /metrics and /healthz.",
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,

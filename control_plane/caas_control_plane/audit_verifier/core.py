@@ -22,11 +22,12 @@ from enum import StrEnum
 
 from caas_core.auditlog.append import Head
 from caas_core.auditlog.checkpoint import (
-    BadSignatureError,
+    Checkpoint,
     CheckpointError,
     VerifierKey,
     open_checkpoint,
     origin_for,
+    split_note,
 )
 from caas_core.auditlog.entry import GENESIS, Entry, EntryFormatError
 from caas_core.auditlog.merkle import Frontier, leaf_hash
@@ -207,35 +208,51 @@ def _misplaced(log: str, *, seq: int, expected: int) -> Problem:
 def check_checkpoint(
     *, log: str, size: int, note: str, key: VerifierKey, root: bytes
 ) -> Problem | None:
-    """Whether the note stored for `log` at `size` is the platform's signature over `root`."""
-    try:
-        checkpoint = open_checkpoint(note=note, key=key)
-    except BadSignatureError as exc:
-        return Problem(log=log, seq=None, kind=Inconsistency.BAD_SIGNATURE, detail=str(exc))
-    except CheckpointError as exc:
-        return Problem(log=log, seq=None, kind=Inconsistency.BAD_SIGNATURE, detail=str(exc))
-    if checkpoint.origin != origin_for(key_name=key.name, log=log):
-        return Problem(
-            log=log,
-            seq=None,
-            kind=Inconsistency.BAD_CHECKPOINT,
-            detail=f"the checkpoint stored at size {size} is of {checkpoint.origin!r}",
-        )
-    if checkpoint.size != size:
-        return Problem(
-            log=log,
-            seq=None,
-            kind=Inconsistency.BAD_CHECKPOINT,
-            detail=f"the checkpoint stored at size {size} signs size {checkpoint.size}",
-        )
-    if checkpoint.root != root:
-        return Problem(
-            log=log,
-            seq=size - 1 if size else None,
-            kind=Inconsistency.ROOT_MISMATCH,
-            detail=f"the checkpoint of size {size} signs another root than the verified entries",
-        )
+    """Whether the note stored for `log` at `size` is the platform's signature over `root`.
+
+    A note that carries no signature line of `key` is not checked (C2SP signed notes: verifiers
+    ignore keys they do not know): one signed before a key rotation, or in a development stack
+    by another secret. One of `key` whose signature fails was altered (BAD_SIGNATURE).
+    """
+    opened = _open(log=log, note=note, key=key)
+    if not isinstance(opened, Checkpoint):
+        return opened
+    failures = (
+        (
+            opened.origin != origin_for(key_name=key.name, log=log),
+            Inconsistency.BAD_CHECKPOINT,
+            f"the checkpoint stored at size {size} is of {opened.origin!r}",
+        ),
+        (
+            opened.size != size,
+            Inconsistency.BAD_CHECKPOINT,
+            f"the checkpoint stored at size {size} signs size {opened.size}",
+        ),
+        (
+            opened.root != root,
+            Inconsistency.ROOT_MISMATCH,
+            f"the checkpoint of size {size} signs another root than the verified entries",
+        ),
+    )
+    for failed, kind, detail in failures:
+        if failed:
+            seq = size - 1 if kind == Inconsistency.ROOT_MISMATCH and size else None
+            return Problem(log=log, seq=seq, kind=kind, detail=detail)
     return None
+
+
+def _open(*, log: str, note: str, key: VerifierKey) -> Checkpoint | Problem | None:
+    """The checkpoint `key` signed, a problem, or None when `key` did not sign the note."""
+    try:
+        _, signatures = split_note(note)
+    except CheckpointError as exc:
+        return Problem(log=log, seq=None, kind=Inconsistency.BAD_CHECKPOINT, detail=str(exc))
+    if not any(name == key.name and raw[:4] == key.key_id for name, raw in signatures):
+        return None
+    try:
+        return open_checkpoint(note=note, key=key)
+    except CheckpointError as exc:  # BadSignatureError: the text or the signature changed
+        return Problem(log=log, seq=None, kind=Inconsistency.BAD_SIGNATURE, detail=str(exc))
 
 
 def check_head(state: LogState, head: Head) -> Problem | None:
@@ -267,9 +284,12 @@ def check_prefix(verified: LogState, fresh: LogState) -> Problem | None:
     return None
 
 
-def settle(state: LogState, problem: Problem | None) -> tuple[LogState, Problem | None]:
+def settle(
+    state: LogState, problem: Problem | None, *, recurs: bool = True
+) -> tuple[LogState, Problem | None]:
     """Remember a log's problem; return it to raise only when it is new (another seq or kind
-    than the one of its class raised before).
+    than the one of its class raised before). `recurs=False`: the problem was found where the
+    incremental passes do not look (below the verified size), so it cannot recur either.
 
     Problems of the entries and the head (`RECHECKED`) are found again by every pass until the
     log is repaired (an entry restored from a backup), so a pass that verifies forgets them.
@@ -278,7 +298,7 @@ def settle(state: LogState, problem: Problem | None) -> tuple[LogState, Problem 
     checkpoint is signed over the log meanwhile."""
     if problem is None:
         return (state if state.problem is None else replace(state, problem=None)), None
-    if problem.kind in RECHECKED:
+    if recurs and problem.kind in RECHECKED:
         if _same(state.problem, problem):
             return state, None
         return replace(state, problem=problem), problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -171,18 +172,30 @@ def test_checkpoints_are_checked_when_their_size_is_reached() -> None:
     assert problem is not None
     assert (problem.kind, problem.seq) == (Inconsistency.ROOT_MISMATCH, 7)
     assert state.size == 12  # the entries themselves still verify
-    # Signed by another key, altered, of another log, filed under another size.
+    # Altered, forged (our key's line, another key's signature), of another log, filed under
+    # another size, not a note at all.
     stranger = CheckpointSigner(name="audit.caas.test", seed=bytes(32))
-    altered = _note(4, _root(entries[:4])).replace("\n4\n", "\n5\n", 1)
+    genuine = _note(4, _root(entries[:4]))
+    altered = genuine.replace("\n4\n", "\n5\n", 1)
+    ours_line = genuine.rsplit("\n\n", 1)[1]
+    theirs = _note(4, _root(entries[:3]), signer=stranger)
+    forged_blob = theirs.rsplit(" ", 1)[1]
+    forged = theirs.rsplit("\n\n", 1)[0] + "\n\n" + ours_line.rsplit(" ", 1)[0] + " "
+    forged += base64.b64encode(KEY.key_id + base64.b64decode(forged_blob)[4:]).decode() + "\n"
     for notes, kind in (
-        ({4: _note(4, _root(entries[:4]), signer=stranger)}, Inconsistency.BAD_SIGNATURE),
         ({4: altered}, Inconsistency.BAD_SIGNATURE),
+        ({4: forged}, Inconsistency.BAD_SIGNATURE),
+        ({4: "not a note"}, Inconsistency.BAD_CHECKPOINT),
         ({4: _note(4, _root(entries[:4]), log="platform")}, Inconsistency.BAD_CHECKPOINT),
         ({5: _note(4, _root(entries[:4]))}, Inconsistency.BAD_CHECKPOINT),
     ):
         _, problem = advance(LogState(log=LOG), _stored(entries), checkpoints=notes, key=KEY)
         assert problem is not None
         assert problem.kind == kind
+    # Signed only by a key the verifier does not know (before a rotation): not its to judge.
+    unknown = {4: _note(4, _root(entries[:3]), signer=stranger)}
+    _, problem = advance(LogState(log=LOG), _stored(entries), checkpoints=unknown, key=KEY)
+    assert problem is None
 
 
 def test_a_checkpoint_at_the_verified_size_is_checked_before_new_entries() -> None:
