@@ -32,10 +32,16 @@ async def export_log(
     """Lines of the export of entries start ≤ seq < end (end: the log's size now)."""
     head = await store.head(log)
     stop = head.size if end is None else min(end, head.size)
+    record = await store.pruned(log)
+    if record is not None and start <= int(record["size"]):
+        # Entries below the pruned size are gone: the export starts with their record.
+        start = int(record["size"])
+        if start < stop:
+            yield json.dumps(record, ensure_ascii=False).encode() + b"\n"
+    elif start > 0 and start < stop:
+        yield await _pruned_line(store, log, size=start, signer=signer)
     if not 0 <= start < stop:
         return
-    if start > 0:
-        yield await _pruned_line(store, log, size=start, signer=signer)
     notes = dict(await store.checkpoints(log, start=start + 1, end=stop))
     if stop not in notes:
         notes[stop] = await store.sign_at(log, stop, signer=signer)

@@ -37,7 +37,8 @@ from caas_core.adapters.auditlog_writer import AuditLogWriter, Collections, head
 from caas_core.auditlog.append import Head, Recorded
 from caas_core.auditlog.checkpoint import Checkpoint, CheckpointSigner, origin_for, split_note
 from caas_core.auditlog.entry import Entry
-from caas_core.auditlog.merkle import NodeReader, tree_root
+from caas_core.auditlog.merkle import NodeReader, frontier_at, inclusion_proof, tree_root
+from caas_core.auditlog.prune import prune_point, tile_boundary
 from caas_core.auditlog.tiles import Position, positions_needed, run_proof, stored_beneath
 
 ENTRIES: Final = "security_audit_logs"
@@ -260,6 +261,10 @@ class AuditLogStore:
             root=head.root(),
         )
         note = signer.sign(checkpoint)
+        boundary = tile_boundary(head.size)
+        if boundary and boundary != head.size:
+            # Retention can prune only up to a signed tile boundary (prune.py): keep one there.
+            await self.sign_at(log, boundary, signer=signer)
         # Another instance may have signed the same head: Ed25519 gives it the same note.
         with contextlib.suppress(DuplicateKeyError):
             await self._checkpoints.insert_one(
@@ -280,6 +285,62 @@ class AuditLogStore:
                 {"log": log, "size": size, "note": note, "at": self._clock()}
             )
         return note
+
+    # --- retention ---------------------------------------------------------------------------
+
+    async def pruned(self, log: str) -> dict[str, Any] | None:
+        """The record that replaced the log's pruned prefix (export.py's pruned line), if any."""
+        doc = await self._heads.find_one({"_id": log}, {"pruned": 1})
+        record = None if doc is None else doc.get("pruned")
+        return None if record is None else dict(record)
+
+    async def prune(self, log: str, *, before: datetime, dry_run: bool = False) -> int:
+        """Remove the log's entries older than `before` as a verifiable prefix (prune.py);
+        returns how many entries were (or, in a dry run, would be) removed."""
+        record = await self.pruned(log)
+        pruned = 0 if record is None else int(record["size"])
+        head = await self.head(log)
+        young = await self._entries.find_one(
+            {"log": log, "seq": {"$gte": pruned}, "at": {"$gte": before}},
+            {"seq": 1},
+            sort=[("seq", ASCENDING)],
+        )
+        first_young = head.size if young is None else int(young["seq"])
+        signed = [
+            size for size, _ in await self.checkpoints(log, start=pruned + 1, end=first_young)
+        ]
+        size = prune_point(first_young=first_young, checkpoints=signed, pruned=pruned)
+        if size is None:
+            return 0
+        if dry_run:
+            return await self._entries.count_documents({"log": log, "seq": {"$lt": size}})
+        if record is None or int(record["size"]) < size:
+            record = await self._pruned_record(log, size)
+            # The record first, then the deletion: a prune cut short is finished by the next.
+            await self._heads.update_one(
+                {"_id": log, "$or": [{"pruned": None}, {"pruned.size": {"$lt": size}}]},
+                {"$set": {"pruned": record}},
+            )
+        deleted = await self._entries.delete_many({"log": log, "seq": {"$lt": size}})
+        return deleted.deleted_count
+
+    async def _pruned_record(self, log: str, size: int) -> dict[str, Any]:
+        stored = await self._checkpoints.find_one({"log": log, "size": size})
+        if stored is None:
+            raise LookupError(f"audit log {log}: no signed checkpoint at {size}")
+        proof = await self.prove(
+            log, lambda nodes: inclusion_proof(nodes=nodes, index=size - 1, size=size)
+        )
+        frontier = await self.prove(log, lambda nodes: frontier_at(nodes=nodes, size=size))
+        last = await self.prove(log, lambda nodes: nodes.node(level=0, index=size - 1))
+        return {
+            "type": "pruned",
+            "size": size,
+            "last": last.hex(),
+            "lastProof": [h.hex() for h in proof],
+            "frontier": [h.hex() for h in frontier.hashes],
+            "checkpoint": str(stored["note"]),
+        }
 
     async def latest_checkpoint(self, log: str) -> tuple[int, str] | None:
         """(size, note) of the log's newest stored checkpoint."""

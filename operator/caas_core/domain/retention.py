@@ -40,15 +40,19 @@ class Backing:
     subject_field: str = "user_id"
     # Tenant topics (tenant.<name>.<suffix>) whose retention.ms follows the rule.
     topic_suffixes: tuple[str, ...] = ()
+    # Stored as the tenant's hash-chained audit log: pruned as a verifiable prefix (its
+    # oldest entries replaced by a signed checkpoint), never by a filter.
+    chained_log: bool = False
 
 
 BACKINGS: Final[Mapping[DataClass, Backing]] = {
     DataClass.MESSAGES: Backing(collection="messages", topic_suffixes=("messages", "events")),
     DataClass.SESSIONS: Backing(collection="sessions"),
-    # The audit log in Mongo (caas_platform.security_audit_logs) is pruned by the audit log's
-    # own checkpointing once it is hash-chained (not yet), never by a sweep that would break
-    # verification. The rule governs the audit topic only.
-    DataClass.AUDIT: Backing(collection=None, topic_suffixes=("audit",)),
+    # The tenant's audit log (caas_platform.security_audit_logs) is pruned as a prefix replaced
+    # by its checkpoint (caas_core.auditlog.prune), so what is kept still verifies.
+    DataClass.AUDIT: Backing(
+        collection=None, age_field="at", topic_suffixes=("audit",), chained_log=True
+    ),
     DataClass.EXPORTS: Backing(collection="exports"),
 }
 
@@ -170,7 +174,20 @@ def plan_sweep(
             "holds": exemption.holds,
         }
         expired = {backing.age_field: {"$lt": cutoff}}
-        if backing.collection is None:
+        if backing.chained_log:
+            held = exemption.whole_class or bool(exemption.subject_ids)
+            targets.append(
+                SweepTarget(
+                    **common,
+                    delete=None if held else expired,
+                    held=None,
+                    skipped="a legal hold covers audit data; the audit log is pruned only as "
+                    "a whole prefix"
+                    if held
+                    else None,
+                )
+            )
+        elif backing.collection is None:
             targets.append(
                 SweepTarget(**common, delete=None, held=None, skipped="not stored in MongoDB")
             )

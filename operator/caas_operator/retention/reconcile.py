@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from caas_core.adapters import kafka
+from caas_core.adapters.auditlog_store import AuditLogStore
+from caas_core.auditlog.append import log_of
 from caas_core.crd.retention import NAMES
 from caas_core.domain import retention
 from caas_core.domain.conditions import utc_now
@@ -161,7 +163,14 @@ async def _sweep(
                 for r in rules
             }
             targets = retention.plan_sweep(rules, exemptions=exemptions, now=started)
-            results = await sweep(mongo[scope.names.database], targets, dry_run=dry_run)
+            audit_log = AuditLogStore(platform)
+            log = log_of(scope.tenant)
+            results = await sweep(
+                mongo[scope.names.database],
+                targets,
+                dry_run=dry_run,
+                audit_log=lambda before, dry: audit_log.prune(log, before=before, dry_run=dry),
+            )
     except Exception as exc:  # logged as a failed run below, and retried
         error = exc
     run = SweepRun(

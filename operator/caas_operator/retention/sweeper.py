@@ -6,7 +6,8 @@ was handed and reports the counts.
 
 import asyncio
 import concurrent.futures
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
@@ -20,6 +21,7 @@ from confluent_kafka.admin import (
 from pymongo.asynchronous.database import AsyncDatabase
 
 from caas_core.domain.retention import (
+    BACKINGS,
     DELETION_LOG_COLLECTION,
     ClassResult,
     SweepRun,
@@ -30,6 +32,8 @@ from caas_core.domain.topics import RETENTION_MS
 
 Document = dict[str, Any]
 T = TypeVar("T")
+# Prunes one tenant's audit log of entries older than a cutoff; returns how many went.
+AuditLogPruner = Callable[[datetime, bool], Awaitable[int]]
 _GRACE: Final = 1.0
 
 
@@ -38,11 +42,22 @@ class RetentionKafkaError(RuntimeError):
 
 
 async def sweep(
-    database: AsyncDatabase[Document], targets: Sequence[SweepTarget], *, dry_run: bool
+    database: AsyncDatabase[Document],
+    targets: Sequence[SweepTarget],
+    *,
+    dry_run: bool,
+    audit_log: AuditLogPruner | None = None,
 ) -> list[ClassResult]:
-    """Delete (or, in a dry run, count) each target's expired records; count the held ones."""
+    """Delete (or, in a dry run, count) each target's expired records; count the held ones.
+    The audit log, when given, is pruned as a verifiable prefix (auditlog.prune)."""
     results: list[ClassResult] = []
     for target in targets:
+        if BACKINGS[target.data_class].chained_log and audit_log is not None:
+            deleted = 0
+            if target.delete is not None:
+                deleted = await audit_log(target.cutoff, dry_run)
+            results.append(ClassResult(target=target, deleted=deleted))
+            continue
         if target.collection is None:
             results.append(ClassResult(target=target))
             continue

@@ -110,10 +110,14 @@ async def test_concurrent_writers_on_one_log_make_one_chain_and_other_logs_do_no
             for w in range(2)
             for b in range(20)
         ]
-        await asyncio.gather(
-            *(stores[k % 2].append(batch) for k, batch in enumerate(batches)),
-            stores[0].append([event(i, tenant="other") for i in range(3)]),
-        )
+        # Round by round, both instances extend the log from the same head at the same moment
+        # (within a round, each instance's writer would group its own batches into one).
+        for first in range(0, len(batches), 4):
+            round_ = batches[first : first + 4]
+            await asyncio.gather(
+                *(stores[k % 2].append(batch) for k, batch in enumerate(round_)),
+                stores[first % 2].append([event(first, tenant="other")]),
+            )
     finally:
         await other.close()
     # The writers did collide (and re-planned from the head that won) — not ran one by one.
@@ -130,7 +134,7 @@ async def test_concurrent_writers_on_one_log_make_one_chain_and_other_logs_do_no
     assert head.size == total
     assert head.last == prev
     assert head.root() == MemoryTree.from_leaves([bytes.fromhex(s.hash) for s in stored]).root()
-    assert (await stores[0].head("tenant:other")).size == 3
+    assert (await stores[0].head("tenant:other")).size == len(batches) // 4
     # Each batch's events stay together and in their order (one writer per append).
     for batch in batches:
         seqs = [next(s.entry.seq for s in stored if s.entry.id == e["id"]) for e in batch]
@@ -186,7 +190,7 @@ async def test_exports_of_the_whole_log_and_of_a_later_range_verify_with_the_key
     report = verify_export(lines=lines, key=SIGNER.verifier_key)
     assert report.ok, report
     assert report.entries == 700
-    assert report.checkpoints == 2
+    assert report.checkpoints == 3  # 512 (the tile boundary), 600 and the end
     later = [line async for line in export_log(store, "tenant:acme", signer=SIGNER, start=300)]
     assert verify_export(lines=later, key=SIGNER.verifier_key).ok
     # An entry changed in the database: the export shows it, the verifier names it.
@@ -207,3 +211,48 @@ async def test_exports_of_the_whole_log_and_of_a_later_range_verify_with_the_key
     assert not report.ok
     assert report.problem is not None
     assert report.problem.seq == 42
+
+
+async def test_pruning_by_age_keeps_the_rest_verifiable_and_provable(
+    db_name: tuple[AsyncMongoClient[Document], str],
+) -> None:
+    client, name = db_name
+    store = AuditLogStore(client[name])
+    log = "tenant:acme"
+    await store.append([event(i) for i in range(700)])
+    assert await store.prune(log, before=START + timedelta(milliseconds=600)) == 0, (
+        "nothing is pruned before a tile boundary is signed"
+    )
+    checkpoint, _ = await store.checkpoint(log, signer=SIGNER)  # also signs the boundary 512
+    before = START + timedelta(milliseconds=600)
+    assert await store.prune(log, before=before, dry_run=True) == 512
+    assert len(await store.entries(log, start=0, end=700)) == 700, "a dry run removes nothing"
+    assert await store.prune(log, before=before) == 512
+    assert [s.entry.seq for s in await store.entries(log, start=0, end=520)] == list(
+        range(512, 520)
+    )
+    assert await store.prune(log, before=before) == 0, "pruning again is a no-op"
+    # The log goes on; the export starts with the pruned record and verifies with the key.
+    await store.append([event(i) for i in range(700, 800)])
+    lines = [line async for line in export_log(store, log, signer=SIGNER)]
+    assert lines[0].startswith(b'{"type":"pruned"') or b'"type": "pruned"' in lines[0]
+    report = verify_export(lines=lines, key=SIGNER.verifier_key)
+    assert report.ok, report
+    assert report.entries == 800 - 512
+    later = [line async for line in export_log(store, log, signer=SIGNER, start=600)]
+    assert verify_export(lines=later, key=SIGNER.verifier_key).ok
+    # Proofs over kept entries and from the pruned-era checkpoint still verify.
+    head = await store.head(log)
+    leaf = bytes.fromhex((await store.entries(log, start=650, end=651))[0].hash)
+    proof = await store.prove(log, functools.partial(_inclusion, 650, head.size))
+    assert verify_inclusion(leaf=leaf, index=650, size=head.size, proof=proof, root=head.root())
+    consistency = await store.prove(
+        log, functools.partial(_consistency, checkpoint.size, head.size)
+    )
+    assert verify_consistency(
+        old_size=checkpoint.size,
+        new_size=head.size,
+        old_root=checkpoint.root,
+        new_root=head.root(),
+        proof=consistency,
+    )

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from caas_core.adapters import kafka
+from caas_core.adapters.auditlog_export import export_log
+from caas_core.adapters.auditlog_store import AuditLogStore
+from caas_core.auditlog.append import log_of
+from caas_core.auditlog.checkpoint import CheckpointSigner
+from caas_core.auditlog.verify import verify_export
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.legal_holds import LegalHold
 from caas_core.domain.naming import PLATFORM_DATABASE
@@ -14,6 +19,8 @@ from caas_operator.retention.reconcile import reconcile_retention
 from caas_operator.retention.sweeper import topic_retention
 from caas_operator.shared.status import KindResult
 from tests.integration.operator_kinds.conftest import Tenant
+
+SIGNER = CheckpointSigner(name="audit.caas.test", seed=bytes(range(32)))
 
 
 async def reconcile(
@@ -166,3 +173,47 @@ async def test_a_second_policy_for_the_same_class_is_refused(tenant: Tenant) -> 
         "ConflictingPolicy",
     )
     assert "messages (governed by first)" in condition(refused)["message"]
+
+
+async def test_the_audit_rule_prunes_the_tenant_audit_log_as_a_verifiable_prefix(
+    tenant: Tenant,
+) -> None:
+    now = utc_now()
+    platform = tenant.ctx.clients.mongo[PLATFORM_DATABASE]
+    store = AuditLogStore(platform)
+    log = log_of(tenant.name)
+    old = [_audit_event(tenant.name, i, at=now - timedelta(days=10)) for i in range(600)]
+    recent = [_audit_event(tenant.name, i, at=now - timedelta(hours=1)) for i in range(600, 650)]
+    try:
+        await store.append(old + recent)
+        await store.checkpoint(log, signer=SIGNER)  # the verifier's job: signs 650 and 512
+        obj = await tenant.create(
+            "RetentionPolicy", "default", {"rules": [{"dataClass": "audit", "maxAgeDays": 1}]}
+        )
+        result = await reconcile(tenant, obj)
+        assert condition(result)["status"] == "True", result.status
+        assert result.status["lastSweep"]["deleted"] == 512  # the signed tile boundary
+        kept = await store.entries(log, start=0, end=1000)
+        assert [s.entry.seq for s in kept] == list(range(512, 650))
+        lines = [line async for line in export_log(store, log, signer=SIGNER)]
+        report = verify_export(lines=lines, key=SIGNER.verifier_key)
+        assert report.ok, report
+        assert report.size == 650
+    finally:
+        await platform["security_audit_logs"].delete_many({"log": log})
+        await platform["audit_heads"].delete_many({"_id": log})
+        await platform["audit_checkpoints"].delete_many({"log": log})
+        await platform["audit_nodes"].delete_many({"_id": {"$regex": f"^{log}/"}})
+
+
+def _audit_event(tenant: str, i: int, *, at: datetime) -> dict[str, Any]:
+    return {
+        "id": f"{tenant}-audit-{i}",
+        "at": (at + timedelta(milliseconds=i)).isoformat(),
+        "action": "auth.token.issued",
+        "outcome": "success",
+        "actor": {"type": "api_key", "id": "k1"},
+        "tenant": tenant,
+        "target": {"type": "session", "id": f"ses_{i}"},
+        "ip": "203.0.113.7",
+    }

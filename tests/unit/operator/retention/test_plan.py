@@ -96,11 +96,19 @@ def test_a_hold_on_the_whole_class_skips_it_and_released_holds_do_not_count() ->
     assert target.holds == ("all",)
 
 
-def test_classes_without_a_collection_are_not_swept() -> None:
+def test_the_audit_log_is_pruned_by_age_as_a_prefix_unless_a_hold_covers_audit_data() -> None:
     (target,) = plan_sweep([AUDIT], exemptions={}, now=NOW)
-    assert target.collection is None
-    assert target.delete is None
-    assert target.skipped
+    assert target.collection is None  # not a tenant collection: the chained log, by prefix
+    assert target.delete == {"at": {"$lt": NOW - timedelta(days=365)}}
+    assert target.skipped is None
+    for held in (
+        SweepExemption(whole_class=True, subject_ids=frozenset(), holds=("all",)),
+        SweepExemption(whole_class=False, subject_ids=frozenset({"u1"}), holds=("one",)),
+    ):
+        (target,) = plan_sweep([AUDIT], exemptions={DataClass.AUDIT: held}, now=NOW)
+        assert target.delete is None
+        assert target.skipped is not None
+        assert "whole prefix" in target.skipped
 
 
 def test_oldest_policy_governs_a_class() -> None:
