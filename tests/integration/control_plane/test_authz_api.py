@@ -349,11 +349,13 @@ async def test_batches_logs_and_what_if(
     assert await allowed(client, ask(("User", "u"), "read", ("Channel", "c")), h)
     bad = await client.post(
         "/v1/security/policies/what-if",
-        json={"upsert": [{"id": "x", "effect": "maybe"}]},
+        json={
+            "upsert": [{"id": "x", "effect": "permit", "action": {"op": "==", "actions": ["fly"]}}]
+        },
         headers=h,
     )
     assert bad.status_code == 422
-    assert bad.json()["errors"][0]["pointer"] == "/upsert/0/effect"
+    assert bad.json()["errors"][0]["pointer"] == "/upsert/0/action/actions/0"
 
     # Four decisions (two in the batch, one cached, one after the what-if), each audited: the
     # journal is appended by the outbox relay, so it is polled until they are all there.

@@ -6,10 +6,10 @@ decides and explains; the what-if (which replays the recent decisions against a 
 change) needs `authz:manage`.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from caas_control_plane.deps import AuthzCheckerKey, AuthzDecisionsDep, AuthzManagerKey, ClientDep
 from caas_control_plane.routers.security.edge import PREFIX, EntityRef, refusals
@@ -90,10 +90,24 @@ class ExplanationPublic(CamelModel):
     traces: list[Trace]
 
 
+class ProposedPolicy(BaseModel):
+    """A policy document (the `PUT /policies/{id}` body) with its `id`; its scopes and
+    conditions are checked against the tenant's schema (errors at `/upsert/<i>/…`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128)
+    effect: Literal["permit", "forbid"]
+    principal: dict[str, Any] | None = None
+    action: dict[str, Any] | None = None
+    resource: dict[str, Any] | None = None
+    conditions: list[dict[str, Any]] = Field(default_factory=list, max_length=16)
+
+
 class WhatIfBody(CamelModel):
     """A proposed change: policies to add or replace (each with its `id`), ids to remove."""
 
-    upsert: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+    upsert: list[ProposedPolicy] = Field(default_factory=list, max_length=20)
     remove: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         default_factory=list, max_length=100
     )
@@ -160,5 +174,6 @@ async def what_if(
 ) -> WhatIfPublic:
     """Replay the recent decisions against the set with this change; list those that flip."""
     with refusals():
-        found = await decisions.what_if(caller.tenant, upsert=body.upsert, remove=body.remove)
+        upsert = [p.model_dump(exclude_none=True) for p in body.upsert]
+        found = await decisions.what_if(caller.tenant, upsert=upsert, remove=body.remove)
     return WhatIfPublic.model_validate(found)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import Field, StringConstraints
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from caas_control_plane.deps import AuthzAdminDep, AuthzManagerKey, ClientDep
 from caas_control_plane.routers.security.edge import (
@@ -27,7 +28,13 @@ from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.audit import Actor
 
 router = APIRouter(prefix=PREFIX, tags=["security"])
-Key = Annotated[str, Path(min_length=1, max_length=128, description="The object's name.")]
+Key = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=128,
+        description="The object's name (policies: not `what-if`, the collection's own action).",
+    ),
+]  # fmt: skip
 Document = Annotated[dict[str, Any], Body(description="The object's JSON document.")]
 _READ = problems(**COMMON, _404="No such object")
 _WRITE = problems(
@@ -45,6 +52,16 @@ _DELETE = problems(
 
 def _actor(caller: ApiKeyRecord) -> Actor:
     return Actor(type="api_key", id=caller.key_id)
+
+
+class _ObjectName(StringConvertor):
+    """A path segment naming an object, except the collection's own actions (`what-if`), so
+    `POST /policies/what-if` and the `/policies/{key}` routes never answer the same path."""
+
+    regex = r"(?!what-if(?:/|$))[^/]+"
+
+
+register_url_convertor("object_name", _ObjectName())
 
 
 def _simple(kind: Kind, path: str, what: str) -> None:
@@ -80,15 +97,15 @@ def _simple(kind: Kind, path: str, what: str) -> None:
         summary=f"List {what}s", responses=problems(**COMMON),
     )  # fmt: skip
     router.add_api_route(
-        f"{path}/{{key}}", get_one, methods=["GET"], response_model=ObjectPublic,
+        f"{path}/{{key:object_name}}", get_one, methods=["GET"], response_model=ObjectPublic,
         name=f"get_{name}", summary=f"Get a {what}", responses=_READ,
     )  # fmt: skip
     router.add_api_route(
-        f"{path}/{{key}}", put_one, methods=["PUT"], response_model=Written,
+        f"{path}/{{key:object_name}}", put_one, methods=["PUT"], response_model=Written,
         name=f"put_{name}", summary=f"Create or replace a {what}", responses=_WRITE,
     )  # fmt: skip
     router.add_api_route(
-        f"{path}/{{key}}", delete_one, methods=["DELETE"], status_code=204,
+        f"{path}/{{key:object_name}}", delete_one, methods=["DELETE"], status_code=204,
         name=f"delete_{name}", summary=f"Delete a {what}", responses=_DELETE,
     )  # fmt: skip
 
