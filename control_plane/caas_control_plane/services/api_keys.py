@@ -12,7 +12,7 @@ from caas_control_plane.services.errors import (
     InvalidCredentialsError,
     LockedError,
 )
-from caas_core.authz.platform import authorize_key
+from caas_core.authz.platform import key_allows
 from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.api_keys import ApiKeyFormatError, parse_api_key, verify_api_key
 from caas_core.domain.audit import Actor, AuditWriter, Outcome
@@ -103,10 +103,10 @@ class ApiKeyAuthenticator:
             await self._failed(client)
             raise InvalidCredentialsError("the API key is not valid")
         # Scopes are the engine's built-in roles: one authorization mechanism for the platform
-        # and the tenants (the key's compiled graph is cached per key and set of scopes).
-        allowed = authorize_key(
-            tenant=record.tenant, key_id=record.key_id, granted=record.scopes, required=scope
-        ).allowed
+        # and the tenants (each key's answer per scope is remembered: the roles are fixed).
+        allowed = key_allows(
+            tenant=record.tenant, key_id=record.key_id, granted=tuple(record.scopes), required=scope
+        )
         if not allowed:
             await self._audit.emit(
                 client.event(

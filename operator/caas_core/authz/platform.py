@@ -104,6 +104,14 @@ def _key_graph(tenant: str, key_id: str, held: frozenset[str]) -> EntityGraph:
     return graph.with_entities((Entity(uid=Uid(tenant, KEY_TYPE, key_id), parents=parents),))
 
 
+@lru_cache(maxsize=16_384)
+def key_allows(*, tenant: str, key_id: str, granted: tuple[str, ...], required: str) -> bool:
+    """`authorize_key(...).allowed`, remembered: the built-in roles never change within a
+    process, so a key's answer for a route is computed once (the token route asks per request;
+    a lookup is ~0.3 µs where a decision is ~3 µs)."""
+    return authorize_key(tenant=tenant, key_id=key_id, granted=granted, required=required).allowed
+
+
 def scope_allows(*, tenant: str, granted: Iterable[str], required: str) -> bool:
     """`has_scope(granted, required)` answered by the engine."""
     return authorize_key(tenant=tenant, key_id="_", granted=granted, required=required).allowed
