@@ -286,6 +286,22 @@ class AuditLogStore:
             )
         return note
 
+    # --- erasure -----------------------------------------------------------------------------
+
+    async def erase_personal_data(self, log: str, *, subject: str) -> int:
+        """Remove the personal data (payload and salt) of every entry of the log whose actor or
+        target is `subject` (a GDPR erasure); the entries, and so every hash, link, checkpoint
+        and proof, stay as they are. Returns how many entries were redacted."""
+        result = await self._entries.update_many(
+            {
+                "log": log,
+                "personal": {"$exists": True},
+                "$or": [{"actor.id": subject}, {"target.id": subject}],
+            },
+            {"$unset": {"personal": ""}},
+        )
+        return result.modified_count
+
     # --- retention ---------------------------------------------------------------------------
 
     async def pruned(self, log: str) -> dict[str, Any] | None:

@@ -256,3 +256,24 @@ async def test_pruning_by_age_keeps_the_rest_verifiable_and_provable(
         new_root=head.root(),
         proof=consistency,
     )
+
+
+async def test_erasing_a_subjects_personal_data_keeps_the_log_verifiable(
+    db_name: tuple[AsyncMongoClient[Document], str],
+) -> None:
+    client, name = db_name
+    store = AuditLogStore(client[name])
+    log = "tenant:acme"
+    events = [event(i) for i in range(20)]
+    for i, e in enumerate(events):
+        e["actor"] = {"type": "user", "id": "usr_erased" if i % 4 == 0 else f"usr_{i}"}
+    await store.append(events)
+    assert await store.erase_personal_data(log, subject="usr_erased") == 5
+    stored = await store.entries(log, start=0, end=20)
+    for s in stored:
+        erased = s.entry.actor_id == "usr_erased"
+        assert (s.payload is None) == erased
+        assert s.entry.pd is not None, "the commitment stays, unlinkable without its salt"
+    lines = [line async for line in export_log(store, log, signer=SIGNER)]
+    assert verify_export(lines=lines, key=SIGNER.verifier_key).ok
+    assert await store.erase_personal_data(log, subject="usr_erased") == 0
