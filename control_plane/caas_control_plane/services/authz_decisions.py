@@ -10,6 +10,7 @@ decisions computed (not served from the cache) also go to a short per-tenant lis
 what-if replays.
 """
 
+import asyncio
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -59,13 +60,34 @@ class CompiledSets:
         self._store = store
         self._limit = limit
         self._sets: OrderedDict[str, Assembled] = OrderedDict()
+        # One load per tenant at a time: after a change, the requests arriving together wait
+        # for one compile instead of each reading and compiling the whole set.
+        self._loading: dict[str, asyncio.Lock] = {}
+
+    def _cached(self, tenant: str, version: str) -> Assembled | None:
+        found = self._sets.get(tenant)
+        if found is None or found.authorizer.version != version:
+            return None
+        self._sets.move_to_end(tenant)
+        return found
 
     async def at(self, tenant: str, version: str) -> Assembled:
         """The tenant's set at `version` or newer (loaded when this process has an older one)."""
-        found = self._sets.get(tenant)
-        if found is not None and found.authorizer.version == version:
-            self._sets.move_to_end(tenant)
+        found = self._cached(tenant, version)
+        if found is not None:
             return found
+        lock = self._loading.setdefault(tenant, asyncio.Lock())
+        try:
+            async with lock:
+                found = self._cached(tenant, version)
+                if found is not None:
+                    return found
+                return await self._load(tenant)
+        finally:
+            if not lock.locked():
+                self._loading.pop(tenant, None)
+
+    async def _load(self, tenant: str) -> Assembled:
         try:
             loaded = await self._store.load_assembled(tenant)
         except REFUSALS as error:  # stored before a rule tightened: nothing decides with it

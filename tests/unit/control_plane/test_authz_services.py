@@ -1,6 +1,7 @@
 """The authorization services' rules with in-memory fakes: cache, versions, log sampling,
 what-if, role writes, and the pure conversions between JSON and the engine."""
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -81,6 +82,7 @@ class FakeObjects:
 
     async def load_assembled(self, tenant: str) -> Assembled:
         self.loads += 1
+        await asyncio.sleep(0)  # a real store yields here: other requests run meanwhile
         objects: Objects = self.documents
         return assemble(tenant=tenant, version=str(self.number), objects=objects)
 
@@ -292,3 +294,14 @@ def test_store_refusals_become_service_errors() -> None:
     assert isinstance(error, AuthzOwnerError)
     assert error.owner is Writer.OPERATOR
     assert error.status == 409
+
+
+async def test_requests_arriving_together_after_a_change_compile_the_set_once() -> None:
+    store = FakeObjects()
+    store.documents[Kind.POLICY]["all"] = {"effect": "permit"}
+    service, _, _ = _service(store)
+    answers = await asyncio.gather(
+        *(service.authorize("acme", [_request()], caller=CALLER, client=CLIENT) for _ in range(20))
+    )
+    assert all(found.allowed for (found,) in answers)
+    assert store.loads == 1
