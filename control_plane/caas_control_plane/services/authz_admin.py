@@ -15,6 +15,7 @@ from caas_control_plane.services.context import ClientInfo
 from caas_control_plane.services.errors import NotFoundError
 from caas_core.authz.documents import Kind, role_permission_key
 from caas_core.authz.objects import Committed, Delete, Operation, Put, StoredObject, Writer
+from caas_core.authz.text import text_documents
 from caas_core.domain.audit import Actor, AuditWriter, Outcome
 
 _WRITER: Final = Writer.API
@@ -66,6 +67,23 @@ class AuthzAdmin:
             tenant, [Delete(kind, key)], kind=kind, key=key, verb="deleted",
             caller=caller, client=client, must_exist=True,
         )  # fmt: skip
+
+    async def put_text(
+        self, tenant: str, text: str, *, caller: Actor, client: ClientInfo
+    ) -> tuple[list[str], Committed]:
+        """Create or replace the policies written in Cedar-like text (each stored as its JSON
+        document, keyed by its `@id`); errors at line:column of the text."""
+        try:
+            schema = (await self._store.load_assembled(tenant)).schema
+            docs = text_documents(text, tenant=tenant, schema=schema)
+        except REFUSALS as error:
+            raise refused(error) from None
+        names = [str(doc["id"]) for doc in docs]
+        committed = await self._change(
+            tenant, [Put(Kind.POLICY, name, doc) for name, doc in zip(names, docs, strict=True)],
+            kind=Kind.POLICY, key=",".join(names), verb="put", caller=caller, client=client,
+        )  # fmt: skip
+        return names, committed
 
     async def role_permissions(self, tenant: str, role: str) -> list[str]:
         """The permissions linked to a role, by name."""

@@ -286,3 +286,22 @@ def parse_text(text: str, *, tenant: str, schema: Schema) -> list[Policy]:
         raise DocumentError(
             [(_locate(where, at), message) for at, message in error.errors]
         ) from None
+
+
+def text_documents(text: str, *, tenant: str, schema: Schema) -> list[dict[str, object]]:
+    """The JSON documents of text policies — the form stores keep, which `parse_policy` reads
+    back to the same policies — validated as `parse_text` validates them (errors at
+    line:column of `text`)."""
+    try:
+        reader = _Reader(text)
+        docs = reader.policies()
+    except TextSyntaxError as failure:
+        raise DocumentError([(f"{failure.where[0]}:{failure.where[1]}", failure.message)]) from None
+    try:
+        parse_policy_set(docs, tenant=tenant, schema=schema)
+    except DocumentError as error:
+        where = reader.pointers(docs)
+        raise DocumentError(
+            [(_locate(where, at), message) for at, message in error.errors]
+        ) from None
+    return docs

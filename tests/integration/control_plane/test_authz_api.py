@@ -396,3 +396,29 @@ async def test_the_operators_objects_are_not_changed_over_rest(
         assert response.json()["owner"] == "operator"
         assert "AccessPolicy resource" in response.json()["detail"]
     assert await allowed(client, ask(("User", "u"), "read", ("Channel", "c")), h)
+
+
+async def test_policies_in_text_form_are_refused_at_line_and_column(
+    api: Api, tenant: Tenant
+) -> None:
+    _, client = api
+    h = tenant.headers
+    await _setup(client, tenant)
+    text = (
+        '@id("office-read")\n'
+        'permit (principal, action == Action::"read", resource is Channel)\n'
+        'when { context.ip.isInRange(ip("10.0.0.0/8")) };\n'
+    )
+    stored = await client.post("/v1/security/policies/text", json={"text": text}, headers=h)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["names"] == ["office-read"]
+    assert await allowed(client, ask(("User", "u"), "read", ("Channel", "c"), ip="10.2.3.4"), h)
+    assert not await allowed(client, ask(("User", "u"), "read", ("Channel", "c"), ip="8.8.8.8"), h)
+    kept = (await client.get("/v1/security/policies/office-read", headers=h)).json()
+    assert kept["document"]["resource"] == {"op": "is", "type": "Channel"}
+
+    bad = text.replace("context.ip", "context.colour")
+    refused = await client.post("/v1/security/policies/text", json={"text": bad}, headers=h)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["position"] == "3:16"  # the attribute name
+    assert "colour" in refused.json()["errors"][0]["detail"]

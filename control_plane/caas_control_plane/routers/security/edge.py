@@ -5,6 +5,7 @@ with the owning writer; the generic problem handler would drop those, so they ar
 here as problems with `errors: [{pointer, detail}]` and `owner` members.
 """
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -34,7 +35,7 @@ def refusals() -> Iterator[None]:
             title=error.title,
             detail=error.detail,
             type_=f"{PROBLEM_BASE}{error.code}",
-            errors=[{"pointer": at, "detail": message} for at, message in error.errors[:10]],
+            errors=[_located(at, message) for at, message in error.errors[:10]],
             errorCount=len(error.errors),
             **where,
         ) from None
@@ -46,6 +47,16 @@ def refusals() -> Iterator[None]:
             type_=f"{PROBLEM_BASE}{error.code}",
             owner=error.owner.value,
         ) from None
+
+
+def _located(at: str, message: str) -> dict[str, str]:
+    # Text policies are refused at `line:column`, JSON documents at a JSON pointer.
+    if _POSITION.fullmatch(at):
+        return {"position": at, "detail": message}
+    return {"pointer": at, "detail": message}
+
+
+_POSITION: Final = re.compile(r"\d+:\d+")
 
 
 class EntityRef(CamelModel):

@@ -32,7 +32,7 @@ Key = Annotated[
     str,
     Path(
         min_length=1, max_length=128,
-        description="The object's name (policies: not `what-if`, the collection's own action).",
+        description="The object's name (policies: not `what-if` or `text`, the collection's own).",
     ),
 ]  # fmt: skip
 Document = Annotated[dict[str, Any], Body(description="The object's JSON document.")]
@@ -55,10 +55,10 @@ def _actor(caller: ApiKeyRecord) -> Actor:
 
 
 class _ObjectName(StringConvertor):
-    """A path segment naming an object, except the collection's own actions (`what-if`), so
-    `POST /policies/what-if` and the `/policies/{key}` routes never answer the same path."""
+    """A path segment naming an object, except the collection's own actions (`what-if`,
+    `text`), so `POST /policies/what-if` and the `/policies/{key}` routes never share a path."""
 
-    regex = r"(?!what-if(?:/|$))[^/]+"
+    regex = r"(?!(?:what-if|text)(?:/|$))[^/]+"
 
 
 register_url_convertor("object_name", _ObjectName())
@@ -113,6 +113,34 @@ def _simple(kind: Kind, path: str, what: str) -> None:
 _simple(Kind.POLICY, "/policies", "policy")
 _simple(Kind.PERMISSION, "/permissions", "permission")
 _simple(Kind.GRANT, "/grants", "resource grant")
+
+
+# --- policies as Cedar-like text ------------------------------------------------------------------
+
+
+class PolicyText(CamelModel):
+    """Policies in the Cedar-like text form, each named by its `@id("…")`."""
+
+    text: str = Field(min_length=1, max_length=60_000)
+
+
+class WrittenMany(CamelModel):
+    """Policies stored by one change, and the policy-set version it created."""
+
+    names: list[str]
+    policy_set_version: str
+
+
+@router.post("/policies/text", response_model=WrittenMany, responses=_WRITE)
+async def put_policy_text(
+    body: PolicyText, caller: AuthzManagerKey, admin: AuthzAdminDep, client: ClientDep
+) -> WrittenMany:
+    """Create or replace the policies of the text in one change (refusals at line:column)."""
+    with refusals():
+        names, committed = await admin.put_text(
+            caller.tenant, body.text, caller=_actor(caller), client=client
+        )
+    return WrittenMany(names=names, policy_set_version=committed.version)
 
 
 # --- the schema (one per tenant) ---------------------------------------------------------------
