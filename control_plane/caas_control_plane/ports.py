@@ -21,6 +21,8 @@ from caas_core.auditlog.merkle import NodeReader
 from caas_core.domain.api_key_records import ApiKeyRecord, KeyWriter
 from caas_core.domain.revocations import Revocation
 from caas_core.domain.tenant_profiles import StoredProfile
+from caas_core.domain.webhook_events import WebhookEvent
+from caas_core.domain.webhook_records import WebhookEndpoint, WebhookWriter
 
 # -- sessions (tenant_<name>.sessions) ------------------------------------------------------------
 
@@ -140,6 +142,39 @@ class ApiKeys(Protocol):
     async def list_for_tenant(self, tenant: str) -> list[ApiKeyRecord]: ...
     async def save(self, record: ApiKeyRecord, *, writer: KeyWriter) -> ApiKeyRecord: ...
     async def revoke(self, key_id: str, *, writer: KeyWriter, now: datetime) -> ApiKeyRecord: ...
+
+
+# -- webhook endpoints (the store shared with the operator) and events ----------------------------
+
+
+class WebhookEndpoints(Protocol):
+    """Registered endpoints (caas_core.adapters.webhook_store); writes are ownership-checked and
+    raise the domain's ForeignEndpointError, WebhookQuotaError, EndpointChangedError."""
+
+    async def get(
+        self, endpoint_id: str, *, tenant: str | None = None
+    ) -> WebhookEndpoint | None: ...
+    async def list_for_tenant(self, tenant: str) -> list[WebhookEndpoint]: ...
+    async def subscribed(self, tenant: str, event_type: str) -> list[WebhookEndpoint]: ...
+    async def register(
+        self,
+        endpoint: WebhookEndpoint,
+        *,
+        writer: WebhookWriter,
+        quota: int | None = None,
+        expect: datetime | None = None,
+    ) -> None: ...
+    async def unregister(
+        self, endpoint_id: str, *, writer: WebhookWriter, tenant: str | None = None
+    ) -> bool: ...
+    async def disable(self, endpoint_id: str, *, reason: str, now: datetime) -> bool: ...
+
+
+class Events(Protocol):
+    """Webhook events into Kafka through the outbox (durable before this returns; the event's
+    topic and key come from the event: caas_core.domain.webhook_events)."""
+
+    async def publish(self, events: Sequence[WebhookEvent]) -> None: ...
 
 
 # -- tenant profiles (caas_platform.saas_clients) -------------------------------------------------

@@ -13,6 +13,9 @@ SESSIONS_ADMIN: Final = "sessions:admin"
 AUDIT_READ: Final = "audit:read"
 AUTHZ_MANAGE: Final = "authz:manage"
 AUTHZ_CHECK: Final = "authz:check"
+WEBHOOKS_READ: Final = "webhooks:read"
+WEBHOOKS_WRITE: Final = "webhooks:write"
+EVENTS_PUBLISH: Final = "events:publish"
 ALL: Final = "*"
 KNOWN: Final = frozenset(
     {
@@ -26,6 +29,9 @@ KNOWN: Final = frozenset(
         AUDIT_READ,
         AUTHZ_MANAGE,
         AUTHZ_CHECK,
+        WEBHOOKS_READ,
+        WEBHOOKS_WRITE,
+        EVENTS_PUBLISH,
     }
 )
 _RESOURCES: Final = frozenset(scope.partition(":")[0] for scope in KNOWN)

@@ -27,6 +27,7 @@ SCOPES: Final = (
     "audit:read",
     "authz:check",
     "authz:manage",
+    "events:publish",
     "keys:manage",
     "sessions:admin",
     "tenant:read",
@@ -34,6 +35,8 @@ SCOPES: Final = (
     "tokens:introspect",
     "tokens:issue",
     "tokens:revoke",
+    "webhooks:read",
+    "webhooks:write",
 )
 ALL: Final = "*"
 KEY_TYPE: Final = "ApiKey"

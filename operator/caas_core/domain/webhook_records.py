@@ -7,27 +7,54 @@ One document per endpoint:
 | `_id` | endpoint id `whep_<uid of the Webhook resource>` (REST-created ones: `whep_<random>`) |
 | `tenant` | the tenant whose events go there |
 | `url` | the validated https URL (re-validate resolved addresses at connect time: DNS rebinding) |
-| `eventTypes` | filters: exact types, `<category>.*`, or `*` (see `EVENT_TYPES`) |
-| `enabled` | false pauses delivery without unregistering |
-| `secretRef` | `{namespace, name, key}` of the Secret holding the `whsec_` signing secret |
-| `secretFingerprint` | first 16 hex of SHA-256 of the secret: tells a cached copy is stale |
+| `eventTypes` | filters: exact types, `<category>.*`, or `*` (see `webhook_events.CATALOGUE`) |
+| `enabled` | the owner's switch: false pauses delivery without unregistering |
+| `secretRef` | operator endpoints: `{namespace, name, key}` of the Secret holding the secret |
+| `secrets` | REST endpoints: `[{sealed, fingerprint, createdAt, expiresAt}]` (webhook_secrets.py) |
+| `secretFingerprint` | 16 hex of SHA-256 of the current secret: tells a cached copy is stale |
 | `managedBy` / `source` | `operator` plus the Webhook resource (namespace, name, uid), or `api` |
 | `generation` | the resource generation registered (operator-managed endpoints) |
+| `disabledAt` / `disabledReason` | set by the dispatcher when it stops delivering (410, sustained |
+| | failure); not part of the owner's registration, cleared when the owner re-enables |
 | `createdAt` / `updatedAt` | timestamps |
 
-The signing secret itself never lands in Mongo: the dispatcher reads it from the Secret named by
-`secretRef` (it needs `get` on Secrets labelled `platform.caas.io/webhook`).
+Operator endpoints' secrets never land in Mongo: the dispatcher reads them from the Secret named
+by `secretRef` (it needs `get` on Secrets labelled `platform.caas.io/webhook`). REST endpoints'
+secrets are stored sealed under the control plane's KEK (see `webhook_secrets`).
+
+Each writer (`WebhookWriter`) may change only its own endpoints; the other's are refused with
+`ForeignEndpointError` (409 at the REST edge, a `ForeignEndpoint` condition on the resource).
 """
 
 import base64
 import hashlib
-import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
+
+from caas_core.domain.webhook_events import (
+    ALL_EVENTS,
+    EVENT_CATEGORIES,
+    EVENT_FILTER_PATTERN,
+    EVENT_TYPES,
+    event_filter_rule,
+    matches_event,
+    unknown_event_filters,
+)
+from caas_core.domain.webhook_secrets import StoredSecret, current_secret
+
+__all__ = [
+    "ALL_EVENTS",
+    "EVENT_CATEGORIES",
+    "EVENT_FILTER_PATTERN",
+    "EVENT_TYPES",
+    "event_filter_rule",
+    "matches_event",
+    "unknown_event_filters",
+]
 
 COLLECTION: Final = "webhook_endpoints"
 ID_PREFIX: Final = "whep_"
@@ -35,38 +62,7 @@ SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, no
 SECRET_BYTES: Final = 32  # Standard Webhooks: between 24 and 64 random bytes
 MIN_SECRET_BYTES: Final = 24
 MAX_SECRET_BYTES: Final = 64
-ALL_EVENTS: Final = "*"
-
-# The events the platform emits, by category; a filter names one, `<category>.*` or `*`.
-EVENT_TYPES: Final = (
-    "message.created",
-    "message.updated",
-    "message.deleted",
-    "message.delivered",
-    "message.read",
-    "conversation.created",
-    "conversation.updated",
-    "conversation.deleted",
-    "conversation.member_added",
-    "conversation.member_removed",
-    "user.created",
-    "user.updated",
-    "user.deleted",
-    "session.created",
-    "session.revoked",
-    "device.registered",
-    "device.removed",
-    "api_key.created",
-    "api_key.rotated",
-    "api_key.revoked",
-    "compliance.export_ready",
-    "compliance.erasure_completed",
-    "retention.sweep_completed",
-    "webhook.test",
-)
-EVENT_CATEGORIES: Final = tuple(dict.fromkeys(t.partition(".")[0] for t in EVENT_TYPES))
-EVENT_FILTER_PATTERN: Final = r"^(\*|[a-z][a-z_]*\.(\*|[a-z][a-z_]*))$"
-_FILTER_RE: Final = re.compile(EVENT_FILTER_PATTERN)
+ENDPOINT_ID_PATTERN: Final = r"^whep_[A-Za-z0-9_-]{1,64}$"
 
 
 class WebhookWriter(StrEnum):
@@ -74,25 +70,6 @@ class WebhookWriter(StrEnum):
 
     OPERATOR = "operator"
     API = "api"
-
-
-def event_filter_rule() -> str:
-    """CEL rule (on one filter string) accepting exactly the catalogue's filters."""
-    exact = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-    wildcards = ", ".join(f"'{c}.*'" for c in EVENT_CATEGORIES)
-    return f"self == '{ALL_EVENTS}' || self in [{exact}] || self in [{wildcards}]"
-
-
-def unknown_event_filters(filters: Iterable[str]) -> tuple[str, ...]:
-    """Filters that match nothing in the catalogue (the CRD rejects them too)."""
-    known = {ALL_EVENTS, *EVENT_TYPES, *(f"{c}.*" for c in EVENT_CATEGORIES)}
-    return tuple(f for f in filters if f not in known or not _FILTER_RE.fullmatch(f))
-
-
-def matches_event(filters: Iterable[str], event_type: str) -> bool:
-    """Whether an event of `event_type` is delivered to an endpoint with these filters."""
-    category = event_type.partition(".")[0]
-    return any(f in {ALL_EVENTS, event_type, f"{category}.*"} for f in filters)
 
 
 def new_signing_secret(nbytes: int = SECRET_BYTES) -> str:
@@ -122,6 +99,11 @@ def endpoint_id(uid: str) -> str:
     return f"{ID_PREFIX}{uid}"
 
 
+def new_endpoint_id() -> str:
+    """A fresh id for a REST-created endpoint (`whep_api_<random>`: never a resource's uid)."""
+    return f"{ID_PREFIX}api_{secrets.token_hex(12)}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecretRef:
     """Where the signing secret lives."""
@@ -149,7 +131,7 @@ class WebhookEndpoint:
     url: str
     event_types: tuple[str, ...]
     enabled: bool
-    secret_ref: SecretRef
+    secret_ref: SecretRef | None
     secret_fingerprint: str
     managed_by: WebhookWriter
     created_at: datetime
@@ -157,16 +139,80 @@ class WebhookEndpoint:
     source: WebhookSource | None = None
     generation: int | None = None
     description: str | None = None
+    secrets: tuple[StoredSecret, ...] = ()
+    # The dispatcher's verdict, outside the owner's registration (see the module docstring).
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
 
     def same_registration(self, other: "WebhookEndpoint") -> bool:
         """Whether two records register the same thing (timestamps aside)."""
         return _comparable(self) == _comparable(other)
 
+    @property
+    def delivering(self) -> bool:
+        """Whether the dispatcher delivers to it: enabled by its owner and not disabled."""
+        return self.enabled and self.disabled_at is None
+
+    @property
+    def owner(self) -> str:
+        """Who owns it, for messages: the resource, or the REST API."""
+        if self.source is not None:
+            return f"the operator (Webhook {self.source.namespace}/{self.source.name})"
+        return f"the {self.managed_by.value}"
+
+
+class ForeignEndpointError(PermissionError):
+    """A writer tried to change an endpoint another writer registered."""
+
+    def __init__(self, endpoint: WebhookEndpoint, writer: WebhookWriter) -> None:
+        hint = (
+            "; change or delete the Webhook resource instead"
+            if endpoint.managed_by is WebhookWriter.OPERATOR
+            else "; use the REST API (/v1/webhooks) instead"
+        )
+        super().__init__(
+            f"webhook endpoint {endpoint.endpoint_id} is managed by {endpoint.owner}; "
+            f"the {writer.value} may not modify it{hint}"
+        )
+        self.endpoint = endpoint
+        self.writer = writer
+
+
+class WebhookQuotaError(PermissionError):
+    """A new endpoint would exceed the tenant's plan (`maxWebhooks`)."""
+
+    def __init__(self, *, tenant: str, count: int, quota: int) -> None:
+        super().__init__(
+            f"tenant {tenant} already has {count} webhooks; its plan allows {quota} "
+            "(spec.plan.maxWebhooks)"
+        )
+        self.tenant = tenant
+        self.count = count
+        self.quota = quota
+
+
+class EndpointChangedError(RuntimeError):
+    """The endpoint changed between the read and the write (a concurrent update)."""
+
 
 def _comparable(endpoint: WebhookEndpoint) -> dict[str, Any]:
     doc = to_document(endpoint)
-    del doc["createdAt"], doc["updatedAt"]
+    for volatile in ("createdAt", "updatedAt", *STATE_FIELDS):
+        del doc[volatile]
     return doc
+
+
+# Written by the dispatcher, never by an owner's registration.
+STATE_FIELDS: Final = ("disabledAt", "disabledReason")
+
+
+def _secret_document(secret: StoredSecret) -> dict[str, Any]:
+    return {
+        "sealed": secret.sealed,
+        "fingerprint": secret.fingerprint,
+        "createdAt": secret.created_at,
+        "expiresAt": secret.expires_at,
+    }
 
 
 def to_document(endpoint: WebhookEndpoint) -> dict[str, Any]:
@@ -179,7 +225,10 @@ def to_document(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "url": endpoint.url,
         "eventTypes": list(endpoint.event_types),
         "enabled": endpoint.enabled,
-        "secretRef": {"namespace": ref.namespace, "name": ref.name, "key": ref.key},
+        "secretRef": None
+        if ref is None
+        else {"namespace": ref.namespace, "name": ref.name, "key": ref.key},
+        "secrets": [_secret_document(s) for s in endpoint.secrets],
         "secretFingerprint": endpoint.secret_fingerprint,
         "managedBy": endpoint.managed_by.value,
         "source": None
@@ -187,6 +236,8 @@ def to_document(endpoint: WebhookEndpoint) -> dict[str, Any]:
         else {"namespace": source.namespace, "name": source.name, "uid": source.uid},
         "generation": endpoint.generation,
         "description": endpoint.description,
+        "disabledAt": endpoint.disabled_at,
+        "disabledReason": endpoint.disabled_reason,
         "createdAt": endpoint.created_at,
         "updatedAt": endpoint.updated_at,
     }
@@ -195,13 +246,14 @@ def to_document(endpoint: WebhookEndpoint) -> dict[str, Any]:
 def from_document(doc: Mapping[str, Any]) -> WebhookEndpoint:
     """An endpoint from its Mongo document."""
     source = doc.get("source")
+    ref = doc.get("secretRef")
     return WebhookEndpoint(
         endpoint_id=doc["_id"],
         tenant=doc["tenant"],
         url=doc["url"],
         event_types=tuple(doc.get("eventTypes", ())),
         enabled=bool(doc.get("enabled", True)),
-        secret_ref=SecretRef(**doc["secretRef"]),
+        secret_ref=SecretRef(**ref) if ref else None,
         secret_fingerprint=doc.get("secretFingerprint", ""),
         managed_by=WebhookWriter(doc["managedBy"]),
         created_at=doc["createdAt"],
@@ -209,4 +261,21 @@ def from_document(doc: Mapping[str, Any]) -> WebhookEndpoint:
         source=None if not source else WebhookSource(**source),
         generation=doc.get("generation"),
         description=doc.get("description"),
+        secrets=tuple(
+            StoredSecret(
+                sealed=s["sealed"],
+                fingerprint=s["fingerprint"],
+                created_at=s["createdAt"],
+                expires_at=s.get("expiresAt"),
+            )
+            for s in doc.get("secrets") or ()
+        ),
+        disabled_at=doc.get("disabledAt"),
+        disabled_reason=doc.get("disabledReason"),
     )
+
+
+def current_fingerprint(stored: tuple[StoredSecret, ...]) -> str:
+    """The fingerprint of the current sealed secret ('' when there is none)."""
+    current = current_secret(stored)
+    return "" if current is None else current.fingerprint

@@ -42,7 +42,12 @@ from caas_operator.webhook.plan import (
     secret_name,
 )
 from caas_operator.webhook.status import REGISTERED, ready_message, status_fields
-from caas_operator.webhook.store import ForeignEndpointError, WebhookStore, resolve_host
+from caas_operator.webhook.store import (
+    ForeignEndpointError,
+    WebhookQuotaError,
+    WebhookStore,
+    resolve_host,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +162,7 @@ async def _converge(
         if not plan.writes:
             return plan
         await _apply(context, store, plan, scope=scope, namespace=namespace, name=name, uid=uid,
-                     target=target)  # fmt: skip
+                     target=target, quota=quota)  # fmt: skip
         if plan.unregister:
             return plan  # nothing else follows a refusal
     raise RuntimeError(f"Webhook {namespace}/{name} did not converge in {MAX_STEPS} steps")
@@ -173,6 +178,7 @@ async def _apply(
     name: str,
     uid: str,
     target: str,
+    quota: int | None,
 ) -> None:
     if plan.new_secret is not None:
         await write_secret(
@@ -190,7 +196,8 @@ async def _apply(
             "webhook signing secret written", extra={"namespace": namespace, "webhook": name}
         )
     if plan.register is not None:
-        await store.register(plan.register, writer=WebhookWriter.OPERATOR)
+        # The store re-checks the quota atomically: the REST API may have created one meanwhile.
+        await store.register(plan.register, writer=WebhookWriter.OPERATOR, quota=quota)
         logger.info(
             "webhook endpoint registered",
             extra={"namespace": namespace, "webhook": name, "endpoint": plan.register.endpoint_id},
@@ -205,6 +212,8 @@ async def _apply(
 def _describe(exc: Exception) -> Failure:
     if isinstance(exc, ForeignEndpointError):
         return Failure(reason="ForeignEndpoint", message=str(exc))
+    if isinstance(exc, WebhookQuotaError):
+        return Failure(reason="QuotaExceeded", message=str(exc), retryable=True)
     return store_failure(exc)
 
 

@@ -13,9 +13,11 @@ def ready_message(endpoint: WebhookEndpoint, verdict: WebhookUrl) -> str:
     events = ", ".join(endpoint.event_types)
     paused = "" if endpoint.enabled else " (delivery paused: spec.enabled is false)"
     addresses = ", ".join(verdict.addresses)
+    ref = endpoint.secret_ref
+    where = f"Secret {ref.name}" if ref is not None else "the REST store (sealed)"
     return (
         f"{endpoint.url} registered for {events}; {verdict.host} resolves to public "
-        f"addresses only ({addresses}); signing secret in Secret {endpoint.secret_ref.name}"
+        f"addresses only ({addresses}); signing secret in {where}"
         f"{paused}"
     )
 
