@@ -115,8 +115,33 @@ def main() -> None:
                         ).raise_for_status()
                     seeded = True
                 rows.extend(_measure(url, headers, label))
+        rows.extend(_version_reads(key.tenant))
         _cleanup(key.tenant)
     table(rows)
+
+
+def _version_reads(tenant: str) -> list[tuple[str, str]]:
+    """The per-request version read, as MongoDB (what the API does) and as a Redis GET."""
+    import redis  # noqa: PLC0415
+    from pymongo import MongoClient  # noqa: PLC0415
+
+    env = stack_env()
+    mongo: MongoClient[dict[str, Any]] = MongoClient(env["MONGODB_URI"])
+    versions = mongo["caas_platform"]["authorization_versions"]
+    cache = redis.Redis.from_url(env["REDIS_URL"])
+    cache.set(f"caas:bench-version:{tenant}", "1", ex=60)
+    try:
+        mongo_p50, mongo_p99 = _percentiles(
+            lambda _: versions.find_one({"_id": tenant}, {"version": 1})
+        )
+        redis_p50, redis_p99 = _percentiles(lambda _: cache.get(f"caas:bench-version:{tenant}"))
+    finally:
+        cache.delete(f"caas:bench-version:{tenant}")
+        mongo.close()
+    return [
+        ("version read, MongoDB find_one(_id) p50 / p99 ms", f"{mongo_p50:.3f} / {mongo_p99:.3f}"),
+        ("version read, Redis GET p50 / p99 ms", f"{redis_p50:.3f} / {redis_p99:.3f}"),
+    ]
 
 
 def _cleanup(tenant: str) -> None:
