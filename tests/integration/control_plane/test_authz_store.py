@@ -7,7 +7,7 @@ import pytest
 
 from caas_core.adapters import mongo
 from caas_core.adapters.authz_store import AuthzStore
-from caas_core.authz.documents import SCHEMA_KEY, Kind, ObjectError, SetError
+from caas_core.authz.documents import LIMITS, SCHEMA_KEY, Kind, LimitError, ObjectError, SetError
 from caas_core.authz.evaluate import Request
 from caas_core.authz.objects import (
     Delete,
@@ -88,3 +88,11 @@ async def test_a_writer_may_not_change_the_other_writers_objects(store: AuthzSto
     # The resource dropping a policy deletes it.
     await store.replace_source("acme", SOURCE, [])
     assert await store.list_objects("acme", Kind.POLICY) == []
+
+
+async def test_an_oversized_set_is_refused_whole(store: AuthzStore) -> None:
+    roles = [Put(Kind.ROLE, f"r{i}", {}) for i in range(LIMITS[Kind.ROLE] + 1)]
+    with pytest.raises(LimitError, match="at most 1000 objects of kind role"):
+        await store.change("acme", roles, writer=Writer.API)
+    assert await store.list_objects("acme", Kind.ROLE) == []
+    assert await store.version("acme") == "0"
