@@ -18,7 +18,7 @@ change or delete the other's objects (`ForeignObjectError`, which names the owne
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -42,7 +42,7 @@ from caas_core.authz.objects import (
 from caas_core.domain.api_key_records import ResourceRef
 
 Document = dict[str, Any]
-Clock = Any  # Callable[[], datetime]; kept loose so both applications' clocks fit
+Clock = Callable[[], datetime]
 
 COLLECTIONS: Final[Mapping[Kind, str]] = {
     Kind.POLICY: "authorization_policies",
