@@ -58,6 +58,15 @@ VERSIONS: Final = "authorization_versions"
 INITIAL_VERSION: Final = "0"
 
 
+_OPTIMISTIC_READS: Final = 3
+
+
+def _documents(
+    objects: Mapping[Kind, list[StoredObject]],
+) -> dict[Kind, dict[str, Mapping[str, Any]]]:
+    return {kind: {o.key: o.document for o in objs} for kind, objs in objects.items()}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -132,14 +141,28 @@ class AuthzStore:
         return found
 
     async def load(self, tenant: str) -> tuple[str, dict[Kind, dict[str, Mapping[str, Any]]]]:
-        """The tenant's whole set at one version (re-read if a change lands while reading)."""
-        while True:
+        """The tenant's whole set at one version.
+
+        Read without a transaction and checked by reading the version again (a change landing
+        meanwhile means another read); a tenant changed faster than it can be read is read in
+        one transaction (a snapshot) instead.
+        """
+        for _ in range(_OPTIMISTIC_READS):
             before = await self.version(tenant)
             objects = await self._objects(tenant, session=None)
             if await self.version(tenant) == before:
-                return before, {
-                    kind: {o.key: o.document for o in objs} for kind, objs in objects.items()
-                }
+                return before, _documents(objects)
+
+        async def snapshot(session: AsyncClientSession) -> tuple[str, dict[Kind, Any]]:
+            doc = await self._versions.find_one({"_id": tenant}, session=session)
+            version = INITIAL_VERSION if doc is None else str(doc["version"])
+            return version, _documents(await self._objects(tenant, session=session))
+
+        async with self._database.client.start_session() as session:
+            loaded: tuple[
+                str, dict[Kind, dict[str, Mapping[str, Any]]]
+            ] = await session.with_transaction(snapshot)
+        return loaded
 
     async def load_assembled(self, tenant: str) -> Assembled:
         """The tenant's current set, compiled (what a decision is made with)."""

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from caas_core.adapters import mongo
+from caas_core.adapters import authz_store, mongo
 from caas_core.adapters.authz_store import AuthzStore
 from caas_core.authz.documents import LIMITS, SCHEMA_KEY, Kind, LimitError, ObjectError, SetError
 from caas_core.authz.evaluate import Request
@@ -96,3 +96,15 @@ async def test_an_oversized_set_is_refused_whole(store: AuthzStore) -> None:
         await store.change("acme", roles, writer=Writer.API)
     assert await store.list_objects("acme", Kind.ROLE) == []
     assert await store.version("acme") == "0"
+
+
+async def test_a_set_is_read_in_one_snapshot_when_optimistic_reads_give_up(
+    store: AuthzStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.put("acme", Kind.SCHEMA, SCHEMA_KEY, SCHEMA, writer=Writer.API)
+    await store.put("acme", Kind.POLICY, "read-all", READ_ALL, writer=Writer.API)
+    # As if every optimistic read had met a change: the transactional read answers.
+    monkeypatch.setattr(authz_store, "_OPTIMISTIC_READS", 0)
+    version, objects = await store.load("acme")
+    assert version == "2"
+    assert objects[Kind.POLICY] == {"read-all": READ_ALL}
