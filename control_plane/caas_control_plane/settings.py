@@ -213,6 +213,101 @@ class ApiSettings(BackendSettings):
         validation_alias="CAAS_AUDIT_VERIFIER_PORT",
         description="Port of the audit verifier's /metrics and /healthz.",
     )
+    dispatcher_group: str = Field(
+        default="gateway-webhooks",
+        pattern=r"^[A-Za-z0-9._-]{1,128}$",
+        validation_alias="CAAS_DISPATCHER_GROUP",
+        description="Kafka consumer group of the webhook dispatchers (events and retries).",
+    )
+    dispatcher_host: str = Field(
+        default="127.0.0.1",
+        validation_alias="CAAS_DISPATCHER_HOST",
+        description="Address of the webhook dispatcher's /metrics and /healthz.",
+    )
+    dispatcher_port: int = Field(
+        default=9465,
+        ge=1,
+        le=65535,
+        validation_alias="CAAS_DISPATCHER_PORT",
+        description="Port of the webhook dispatcher's /metrics and /healthz.",
+    )
+    dispatcher_max_in_flight: int = Field(
+        default=20_000,
+        ge=1,
+        le=1_000_000,
+        validation_alias="CAAS_DISPATCHER_MAX_IN_FLIGHT",
+        description="Events (and, separately, waiting retries) a dispatcher holds before it "
+        "pauses reading more.",
+    )
+    webhook_retry_schedule: str = Field(
+        default="0,5,300,1800,7200,18000,36000,36000",
+        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?){0,49}\s*$",
+        validation_alias="CAAS_WEBHOOK_RETRY_SCHEDULE",
+        description="Seconds before each attempt (the first is the initial one): Svix's "
+        "immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h by default.",
+    )
+    webhook_retry_after_max_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86_400,
+        validation_alias="CAAS_WEBHOOK_RETRY_AFTER_MAX_SECONDS",
+        description="Longest wait a receiver's Retry-After may ask for.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=120,
+        validation_alias="CAAS_WEBHOOK_TIMEOUT_SECONDS",
+        description="Deadline of one attempt (lookup, connect, request, answer).",
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86_400.0,
+        gt=0,
+        validation_alias="CAAS_WEBHOOK_DISABLE_AFTER_SECONDS",
+        description="An endpoint failing this long with no success in between is disabled.",
+    )
+    webhook_max_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        validation_alias="CAAS_WEBHOOK_MAX_CONCURRENCY",
+        description="Attempts in flight per endpoint per dispatcher (an endpoint's "
+        "maxConcurrency overrides it).",
+    )
+    webhook_rate_limit_per_second: float = Field(
+        default=0.0,
+        ge=0,
+        le=100_000,
+        validation_alias="CAAS_WEBHOOK_RATE_LIMIT_PER_SECOND",
+        description="Attempts per second per endpoint per dispatcher; 0: unlimited (an "
+        "endpoint's rateLimitPerSecond overrides it).",
+    )
+    webhook_endpoint_refresh_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        validation_alias="CAAS_WEBHOOK_ENDPOINT_REFRESH_SECONDS",
+        description="How often a dispatcher re-reads the registered endpoints.",
+    )
+    webhook_attempt_ttl_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        validation_alias="CAAS_WEBHOOK_ATTEMPT_TTL_DAYS",
+        description="How long delivery attempts stay in the attempt log.",
+    )
+    webhook_allow_private_networks: str = Field(
+        default="",
+        validation_alias="CAAS_WEBHOOK_ALLOW_PRIVATE_NETWORKS",
+        description="CIDRs the dispatcher may deliver to although the SSRF rules refuse them "
+        "(local test receivers); refused outside CAAS_ENV=development.",
+    )
+    webhook_allow_insecure_http: bool = Field(
+        default=False,
+        validation_alias="CAAS_WEBHOOK_ALLOW_INSECURE_HTTP",
+        description="Deliver to http:// URLs (local test receivers); refused outside "
+        "CAAS_ENV=development.",
+    )
     rate_limit_per_minute: int = Field(
         default=600,
         ge=0,
@@ -304,6 +399,20 @@ class ApiSettings(BackendSettings):
     trusted_device_days: int = Field(
         default=30, ge=1, le=365, validation_alias="CAAS_TRUSTED_DEVICE_DAYS"
     )
+    webhook_secret_overlap_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        le=30 * 86_400,
+        validation_alias="CAAS_WEBHOOK_SECRET_OVERLAP_SECONDS",
+        description="After a signing-secret rotation, how long the replaced secret keeps "
+        "signing deliveries too (a request may ask for another window).",
+    )
+    webhook_hosts_file: str | None = Field(
+        default=None,
+        validation_alias="CAAS_WEBHOOK_HOSTS_FILE",
+        description="A hosts(5) file consulted before DNS when webhook URLs are checked "
+        "(split horizon, tests); the addresses found are checked by the same rules.",
+    )
     cors_origins: str = Field(
         default="",
         validation_alias="CAAS_CORS_ORIGINS",
@@ -342,6 +451,30 @@ class ApiSettings(BackendSettings):
                 "lockout; list only your proxies' addresses or networks (allowed with "
                 "CAAS_ENV=development only)"
             )
+        return value
+
+    @field_validator("webhook_allow_private_networks", "webhook_allow_insecure_http")
+    @classmethod
+    def _webhook_test_switches(cls, value: str | bool, info: ValidationInfo) -> str | bool:
+        if isinstance(value, str):
+            for entry in _entries(value):
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"entry {entry[:64]!r} is not a CIDR network") from None
+        # Secure by default: these only ever serve receivers on a developer's machine.
+        if value and info.data.get("env") != "development":
+            raise ValueError(
+                "delivering webhooks to private networks or over plain http is allowed with "
+                "CAAS_ENV=development only (it defeats the SSRF defence)"
+            )
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_is_sane(cls, value: str) -> str:
+        if len([p for p in value.split(",") if p.strip()]) < 1:
+            raise ValueError("the retry schedule needs at least one step")
         return value
 
     @field_validator("audit_signing_key")

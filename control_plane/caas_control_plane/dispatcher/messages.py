@@ -25,10 +25,7 @@ class Event:
     type: str
     tenant: str
     raw: Mapping[str, Any]
-
-    def body(self) -> bytes:
-        """The POST body: the envelope as compact JSON."""
-        return json.dumps(self.raw, separators=(",", ":"), default=str).encode()
+    body: bytes  # the POST body: the envelope as compact JSON, encoded once
 
 
 def parse_event(raw: Any) -> Event:
@@ -38,7 +35,7 @@ def parse_event(raw: Any) -> Event:
     for name in ("id", "type", "tenant"):
         if not isinstance(raw.get(name), str) or not raw[name]:
             raise BadMessageError(f"an event needs a non-empty string {name!r}")
-    return Event(id=raw["id"], type=raw["type"], tenant=raw["tenant"], raw=raw)
+    return Event(id=raw["id"], type=raw["type"], tenant=raw["tenant"], raw=raw, body=_dumps(raw))
 
 
 def decode_event(value: bytes | None) -> Event:
@@ -61,35 +58,31 @@ class Delivery:
     round: int = 1
     due_at: float = 0.0  # Unix seconds; 0 means now
 
-    def to_retry(self) -> bytes:
-        """The `internal.retry` record value."""
-        return _dumps(
-            {
-                "format": FORMAT,
-                "kind": "retry",
-                "endpointId": self.endpoint_id,
-                "attempt": self.attempt,
-                "round": self.round,
-                "dueAt": self.due_at,
-                "event": dict(self.event.raw),
-            }
-        )
+    def to_retry(self) -> dict[str, Any]:
+        """The `internal.retry` record (its JSON value)."""
+        return {
+            "format": FORMAT,
+            "kind": "retry",
+            "endpointId": self.endpoint_id,
+            "attempt": self.attempt,
+            "round": self.round,
+            "dueAt": self.due_at,
+            "event": dict(self.event.raw),
+        }
 
-    def to_dead_letter(self, *, reason: str, status: int | None, at: float) -> bytes:
-        """The `internal.dlq` record value (what a DLQ replay needs, and why it died)."""
-        return _dumps(
-            {
-                "format": FORMAT,
-                "kind": "dead_letter",
-                "endpointId": self.endpoint_id,
-                "attempts": self.attempt,
-                "round": self.round,
-                "reason": reason,
-                "lastStatus": status,
-                "deadAt": at,
-                "event": dict(self.event.raw),
-            }
-        )
+    def to_dead_letter(self, *, reason: str, status: int | None, at: float) -> dict[str, Any]:
+        """The `internal.dlq` record (what a DLQ replay needs, and why it died)."""
+        return {
+            "format": FORMAT,
+            "kind": "dead_letter",
+            "endpointId": self.endpoint_id,
+            "attempts": self.attempt,
+            "round": self.round,
+            "reason": reason,
+            "lastStatus": status,
+            "deadAt": at,
+            "event": dict(self.event.raw),
+        }
 
 
 def decode_retry(value: bytes | None) -> Delivery:

@@ -55,19 +55,31 @@ class OffsetTracker:
             return None
         return min(part.pending) if part.pending else part.highest + 1
 
-    def committable(self) -> dict[TopicPartition, int]:
-        """Positions that moved since the last call (and marks them handed out)."""
+    def committable(self, tps: list[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Positions that moved past the last committed one (of `tps`, or of all)."""
         moved: dict[TopicPartition, int] = {}
         for tp, part in self._partitions.items():
+            if tps is not None and tp not in tps:
+                continue
             position = self.position(tp)
             if position is not None and position > part.committed:
                 moved[tp] = position
-                part.committed = position
         return moved
 
-    def in_flight(self) -> int:
-        """Messages read and not yet durable."""
-        return sum(len(p.pending) for p in self._partitions.values())
+    def committed(self, positions: dict[TopicPartition, int]) -> None:
+        """Kafka stored these positions."""
+        for tp, position in positions.items():
+            part = self._partitions.get(tp)
+            if part is not None:
+                part.committed = max(part.committed, position)
+
+    def in_flight(self, topic: str | None = None) -> int:
+        """Messages read and not yet durable (of one topic, or of all)."""
+        return sum(
+            len(p.pending)
+            for (name, _), p in self._partitions.items()
+            if topic is None or name == topic
+        )
 
     def revoke(self, tps: list[TopicPartition]) -> None:
         """Forget partitions the group took away (their unfinished messages are re-read by the

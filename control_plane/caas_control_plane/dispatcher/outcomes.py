@@ -53,6 +53,8 @@ class FailureKind(StrEnum):
     REFUSED_ADDRESS = "refused_address"  # the SSRF rules refused every resolved address
     REFUSED_LITERAL = "refused_literal"  # …and the host is an address, so it never changes
     UNRESOLVABLE = "unresolvable"
+    # Nothing to sign with: the message is never sent unsigned.
+    SECRET_UNAVAILABLE = "secret_unavailable"  # noqa: S105 - a reason, not a secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
