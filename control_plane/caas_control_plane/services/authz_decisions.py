@@ -29,14 +29,16 @@ from caas_control_plane.services.authz_requests import (
     log_form,
     logged,
     replayable,
+    request_entities,
     request_from_json,
 )
 from caas_control_plane.services.context import ClientInfo
 from caas_core.authz.documents import Assembled, read_policy
-from caas_core.authz.engine import decision_key
+from caas_core.authz.engine import Authorizer, decision_key
+from caas_core.authz.entities import HierarchyError
 from caas_core.authz.evaluate import Decision, Request
 from caas_core.authz.index import PolicySetError
-from caas_core.authz.schema import DocumentError, pointer
+from caas_core.authz.schema import DocumentError, pointer, pointer_join
 from caas_core.authz.whatif import Change
 from caas_core.domain.audit import Actor, AuditWriter, Outcome
 
@@ -128,34 +130,44 @@ class DecisionService:
         """One answer per request document, in order; a bad document refuses the whole call."""
         assembled = await self.current(tenant)
         many = len(docs) > 1
-        requests = [
+        asked = [
             _read(doc, assembled, tenant, at=pointer("requests", i) if many else "")
             for i, doc in enumerate(docs)
         ]
         return [
-            await self._decide(tenant, assembled, doc, request, caller=caller, client=client)
-            for doc, request in zip(docs, requests, strict=True)
+            await self._decide(
+                tenant,
+                authorizer,
+                doc,
+                request,
+                shared=authorizer is assembled.authorizer,
+                caller=caller,
+                client=client,
+            )
+            for doc, (request, authorizer) in zip(docs, asked, strict=True)
         ]
 
     async def _decide(
         self,
         tenant: str,
-        assembled: Assembled,
+        authorizer: Authorizer,
         doc: Mapping[str, Any],
         request: Request,
         *,
+        shared: bool,
         caller: Actor,
         client: ClientInfo,
     ) -> Answer:
-        authorizer = assembled.authorizer
+        # `shared`: decided with the stored entities only. A request bringing its own entities
+        # is neither cached (its key does not cover them) nor replayed by the what-if.
         version = authorizer.version
         key = decision_key(tenant=tenant, version=version, request=request)
-        hit = await self._cache.get(key) if self._policy.cache_seconds > 0 else None
+        hit = await self._cache.get(key) if shared and self._policy.cache_seconds > 0 else None
         if hit is not None:
             decision = from_cached(hit)
         else:
             decision = authorizer.authorize(request)
-            if self._policy.cache_seconds > 0 or self._policy.recent > 0:
+            if shared and (self._policy.cache_seconds > 0 or self._policy.recent > 0):
                 await self._cache.remember(
                     key,
                     cached_form(decision),
@@ -201,9 +213,9 @@ class DecisionService:
     async def explain(self, tenant: str, doc: Mapping[str, Any]) -> tuple[Answer, dict[str, Any]]:
         """The decision with a trace of every policy of the set (not cached, not logged)."""
         assembled = await self.current(tenant)
-        request = _read(doc, assembled, tenant, at="")
-        explanation = assembled.authorizer.explain(request)
-        version = assembled.authorizer.version
+        request, authorizer = _read(doc, assembled, tenant, at="")
+        explanation = authorizer.explain(request)
+        version = authorizer.version
         return answer(explanation.decision, version=version), explanation_json(explanation)
 
     async def what_if(
@@ -241,8 +253,22 @@ class DecisionService:
         }
 
 
-def _read(doc: Mapping[str, Any], assembled: Assembled, tenant: str, *, at: str) -> Request:
+def _read(
+    doc: Mapping[str, Any], assembled: Assembled, tenant: str, *, at: str
+) -> tuple[Request, Authorizer]:
+    """The request, and the authorizer to ask: the tenant's, or it layered with the entities
+    the request brings (never replacing a stored one: that is refused)."""
+    schema = assembled.schema
     try:
-        return request_from_json(doc, tenant=tenant, schema=assembled.schema, at=at)
+        request = request_from_json(doc, tenant=tenant, schema=schema, at=at)
+        given = request_entities(doc, tenant=tenant, schema=schema, at=at)
     except DocumentError as error:
         raise refused(error) from None
+    base = assembled.authorizer
+    if not given:
+        return request, base
+    try:
+        graph = base.entities.with_entities(given)
+    except HierarchyError as error:
+        raise refused(DocumentError([(pointer_join(at, "entities"), str(error))])) from None
+    return request, Authorizer(policy_set=base.policy_set, entities=graph)

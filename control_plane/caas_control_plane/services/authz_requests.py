@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from caas_core.authz.context import record_from_json
+from caas_core.authz.context import entities_from_json, record_from_json
+from caas_core.authz.entities import Entity
 from caas_core.authz.evaluate import Decision, PolicyFailure, Reason, Request
 from caas_core.authz.explain import Explanation
 from caas_core.authz.schema import DocumentError, Schema, pointer_join
@@ -62,6 +63,21 @@ def request_from_json(
         moved = [(pointer_join(at, "context") + where, message) for where, message in error.errors]
         raise DocumentError(moved) from None
     return Request(principal=principal, action=action, resource=resource, context=context)
+
+
+def request_entities(
+    doc: Mapping[str, Any], *, tenant: str, schema: Schema, at: str = ""
+) -> list[Entity]:
+    """Entities given with a request (`entities`: attributes and parents of principals or
+    resources the tenant does not store), typed by the schema; none when absent."""
+    given = doc.get("entities") or []
+    if not given:
+        return []
+    try:
+        return entities_from_json(schema=schema, doc=given, tenant=tenant)
+    except DocumentError as error:
+        moved = [(pointer_join(at, "entities") + where, message) for where, message in error.errors]
+        raise DocumentError(moved) from None
 
 
 def answer(decision: Decision, *, version: str, cached: bool = False) -> Answer:

@@ -422,3 +422,42 @@ async def test_policies_in_text_form_are_refused_at_line_and_column(
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["position"] == "3:16"  # the attribute name
     assert "colour" in refused.json()["errors"][0]["detail"]
+
+
+async def test_a_request_may_bring_entities_the_tenant_does_not_store(
+    api: Api, tenant: Tenant
+) -> None:
+    _, client = api
+    h = tenant.headers
+    await _setup(client, tenant)
+    department = {"op": "getAttr", "of": {"op": "var", "name": "principal"}, "attr": "department"}
+    is_eng = {
+        "op": "&&",
+        "args": [
+            {"op": "has", "of": {"op": "var", "name": "principal"}, "attr": "department"},
+            {"op": "==", "left": department, "right": {"op": "value", "value": "eng"}},
+        ],
+    }
+    await put(
+        client,
+        "/policies/eng",
+        {"effect": "permit", "conditions": [{"kind": "when", "body": is_eng}]},
+        h,
+    )
+    request = ask(("User", "u"), "read", ("Channel", "c"))
+    assert not await allowed(client, request, h)
+    with_attrs = {
+        **request,
+        "entities": [{"type": "User", "id": "u", "attrs": {"department": "eng"}}],
+    }
+    first = (await client.post("/v1/security/authorize", json=with_attrs, headers=h)).json()
+    second = (await client.post("/v1/security/authorize", json=with_attrs, headers=h)).json()
+    assert (first["allowed"], first["determining"], second["cached"]) == (True, ["eng"], False)
+    wrong = {**request, "entities": [{"type": "User", "id": "u", "attrs": {"department": 7}}]}
+    refused = await client.post("/v1/security/authorize", json=wrong, headers=h)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["pointer"] == "/entities/0/attrs/department"
+    await put(client, "/entities/User/u", {"attrs": {"department": "ops"}}, h)
+    stored_twice = await client.post("/v1/security/authorize", json=with_attrs, headers=h)
+    assert stored_twice.status_code == 422  # a request never overrides a stored entity
+    assert stored_twice.json()["errors"][0]["pointer"] == "/entities"

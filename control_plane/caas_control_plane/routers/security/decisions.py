@@ -34,6 +34,14 @@ class AuthorizeRequest(CamelModel):
     context: dict[str, Any] = Field(
         default_factory=dict, description="Attributes declared in the schema's `context`."
     )
+    entities: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=20,
+        description=(
+            "Entities the tenant does not store, for this request only: `{type, id, attrs, "
+            "parents}` (e.g. the user's attributes); such a decision is not cached."
+        ),
+    )
 
 
 class AuthorizeBatch(CamelModel):
