@@ -25,6 +25,15 @@ _DECIDE = problems(
 MAX_BATCH = 100
 
 
+class EntityInput(CamelModel):
+    """An entity given with a request: its attributes (typed by the schema) and parents."""
+
+    type: str = Field(min_length=1, max_length=128)
+    id: str = Field(min_length=1, max_length=1024)
+    attrs: dict[str, Any] = Field(default_factory=dict)
+    parents: list[EntityRef] = Field(default_factory=list, max_length=16)
+
+
 class AuthorizeRequest(CamelModel):
     """May `principal` do `action` on `resource`, in this `context`?"""
 
@@ -34,7 +43,7 @@ class AuthorizeRequest(CamelModel):
     context: dict[str, Any] = Field(
         default_factory=dict, description="Attributes declared in the schema's `context`."
     )
-    entities: list[dict[str, Any]] = Field(
+    entities: list[EntityInput] = Field(
         default_factory=list,
         max_length=20,
         description=(
