@@ -19,6 +19,7 @@ from caas_control_plane.routers import (
     api_keys,
     audit,
     auth,
+    events,
     health,
     internal,
     jwks,
@@ -26,6 +27,7 @@ from caas_control_plane.routers import (
     security,
     sessions,
     tenant,
+    webhooks,
 )
 from caas_control_plane.runtime import Runtime
 from caas_control_plane.settings import ApiSettings
@@ -93,6 +95,8 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
     app.include_router(mfa.router)
     app.include_router(security.router)
     app.include_router(audit.router)
+    app.include_router(webhooks.router)
+    app.include_router(events.router)
     # Without an internal token the signing-key routes do not exist (they answer 404): they are
     # then not described either, so the schema never promises a 401 the server cannot give.
     app.include_router(internal.router, include_in_schema=settings.internal_token is not None)

@@ -22,6 +22,7 @@ from caas_control_plane.services.audit_log import AuditLogService
 from caas_control_plane.services.authz_admin import AuthzAdmin
 from caas_control_plane.services.authz_decisions import DecisionService
 from caas_control_plane.services.context import ClientInfo, Principal
+from caas_control_plane.services.events import EventPublisher
 from caas_control_plane.services.keys import KeyService
 from caas_control_plane.services.mfa import MfaService
 from caas_control_plane.services.rate_limits import (
@@ -34,6 +35,7 @@ from caas_control_plane.services.signing_key_admin import SigningKeyAdmin
 from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenService
+from caas_control_plane.services.webhooks import WebhookAdmin
 from caas_control_plane.settings import ApiSettings
 from caas_core.domain.api_key_records import ApiKeyRecord
 from caas_core.domain.identifiers import visible
@@ -119,6 +121,8 @@ MfaDep = Annotated[MfaService, Depends(_part(lambda r: r.mfa))]
 AuthzAdminDep = Annotated[AuthzAdmin, Depends(_part(lambda r: r.authz_admin))]
 AuthzDecisionsDep = Annotated[DecisionService, Depends(_part(lambda r: r.authz_decisions))]
 AuditLogDep = Annotated[AuditLogService, Depends(_part(lambda r: r.audit_service))]
+WebhookAdminDep = Annotated[WebhookAdmin, Depends(_part(lambda r: r.webhook_admin))]
+EventPublisherDep = Annotated[EventPublisher, Depends(_part(lambda r: r.event_publisher))]
 # The runtime's clock (token lifetimes in answers are counted from it).
 ClockDep = Annotated[Callable[[], datetime], Depends(_part(lambda r: r.clock))]
 
@@ -240,6 +244,9 @@ SessionAdminKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.SESSIONS_ADMIN
 AuditReaderKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUDIT_READ))]
 AuthzManagerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUTHZ_MANAGE))]
 AuthzCheckerKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.AUTHZ_CHECK))]
+WebhookReaderKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.WEBHOOKS_READ))]
+WebhookWriterKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.WEBHOOKS_WRITE))]
+EventPublisherKey = Annotated[ApiKeyRecord, Depends(_api_key(scopes.EVENTS_PUBLISH))]
 OptionalSessionAdminKey = Annotated[
     ApiKeyRecord | None, Depends(_optional_key(scopes.SESSIONS_ADMIN))
 ]

@@ -17,6 +17,7 @@ from typing import Any, Final
 from pymongo import ASCENDING, IndexModel
 
 from caas_control_plane.auth.kek import KEK_INFO, SUCCESSOR_INFO, derive_subkey, kek_id, parse_kek
+from caas_control_plane.auth.webhook_sealing import WebhookSecretSealer
 from caas_control_plane.health import BackendHealth
 from caas_control_plane.services.access import AccessGuard
 from caas_control_plane.services.api_key_admin import ApiKeyAdmin
@@ -24,6 +25,7 @@ from caas_control_plane.services.api_keys import ApiKeyAuthenticator, ApiKeyCach
 from caas_control_plane.services.audit_log import AuditLogService
 from caas_control_plane.services.authz_admin import AuthzAdmin
 from caas_control_plane.services.authz_decisions import DecisionPolicy, DecisionService
+from caas_control_plane.services.events import EventingAuditWriter, EventPublisher
 from caas_control_plane.services.keys import KeyPolicy, KeyService, utcnow
 from caas_control_plane.services.mfa import MfaPolicy, MfaService
 from caas_control_plane.services.rate_limits import RatePolicy, RequestLimits
@@ -33,6 +35,7 @@ from caas_control_plane.services.signing_key_admin import SigningKeyAdmin
 from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
+from caas_control_plane.services.webhooks import WebhookAdmin, WebhookPolicy
 from caas_control_plane.settings import ApiSettings
 from caas_control_plane.stores.authz_cache import RedisDecisionCache
 from caas_control_plane.stores.lockout import Lockout, LockoutPolicy
@@ -58,6 +61,9 @@ from caas_core.adapters.revocation_store import COLLECTION as REVOCATIONS
 from caas_core.adapters.revocation_store import EXPIRE_AT as REVOCATION_EXPIRE_AT
 from caas_core.adapters.revocation_store import BroadcastRevocations, RevocationStore
 from caas_core.adapters.tenant_profiles import TenantProfileStore
+from caas_core.adapters.webhook_events import OutboxEvents
+from caas_core.adapters.webhook_resolver import WebhookResolver
+from caas_core.adapters.webhook_store import WebhookStore
 from caas_core.auditlog.checkpoint import CheckpointSigner
 from caas_core.domain.audit import AuditWriter
 from caas_core.domain.naming import PLATFORM_DATABASE
@@ -149,6 +155,8 @@ class Runtime:
     audit_log: AuditLogStore
     audit_signer: CheckpointSigner
     audit_service: AuditLogService
+    webhook_admin: WebhookAdmin
+    event_publisher: EventPublisher
     relay: OutboxRelay
     publisher: KafkaPublisher
     feed: RevocationFeed
@@ -176,7 +184,9 @@ class Runtime:
         )
         current_kek, available = keks(settings)
         outbox = OutboxStore(db, clock=clock)
-        audit = MongoAuditWriter(outbox=outbox)
+        events = OutboxEvents(outbox)
+        # Audited actions that are also platform events (api_key.created …) queue both.
+        audit = EventingAuditWriter(MongoAuditWriter(outbox=outbox), events)
         audit_log = AuditLogStore(db, clock=clock)
         audit_signer = settings.audit_signer()
         chain_audit_journal(outbox=outbox, log=audit_log)
@@ -231,6 +241,8 @@ class Runtime:
             timeout=settings.backend_timeout,
         )
         api_key_store = ApiKeyStore(db)
+        webhook_store = WebhookStore(db)
+        await webhook_store.ensure_indexes()
         authz_store = AuthzStore(db, clock=clock)
         await authz_store.ensure_indexes()
         lockout = Lockout(clients.redis)
@@ -339,6 +351,22 @@ class Runtime:
                 checkpoint_period=timedelta(seconds=settings.audit_checkpoint_seconds),
                 clock=clock,
             ),
+            webhook_admin=WebhookAdmin(
+                store=webhook_store,
+                plan=tenants.plan,
+                sealer=WebhookSecretSealer(kek_id=current_kek, keks=available),
+                resolve=WebhookResolver(
+                    hosts_file=settings.webhook_hosts_file, timeout=settings.backend_timeout
+                ),
+                audit=audit,
+                policy=WebhookPolicy(
+                    overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
+                    # Development only (the settings refuse it elsewhere), like the dispatcher.
+                    allow_insecure_http=settings.webhook_allow_insecure_http,
+                ),
+                clock=clock,
+            ),
+            event_publisher=EventPublisher(events=events, clock=clock),
             relay=relay,
             publisher=publisher,
             feed=feed,

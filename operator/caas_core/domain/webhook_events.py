@@ -39,9 +39,10 @@ EVENT_ID_PREFIX: Final = "evt_"
 CUSTOM_CATEGORY: Final = "custom"
 TYPE_MAX_LENGTH: Final = 64
 EVENT_ID_MAX_LENGTH: Final = 64
-# The serialised `data` of a tenant-published event (JSON, UTF-8); receivers and Kafka records
+# The serialised `data` of a tenant-published event (JSON, UTF-8), under the 64 KiB request
+# body limit so the refusal can name the field and the limit; receivers and Kafka records
 # stay small, and the dispatcher holds many in memory.
-MAX_DATA_BYTES: Final = 64 * 1024
+MAX_DATA_BYTES: Final = 32 * 1024
 
 _SEGMENT: Final = r"[a-z][a-z0-9_]*"
 # A custom type: `custom.` and one or more lowercase segments (no backslashes: the same text is
