@@ -11,6 +11,7 @@ those; a receiver needs to know *what* happened, not the forensic detail).
 """
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from caas_core.domain.audit import AuditEvent, Outcome
@@ -83,4 +84,61 @@ def platform_event_for(audited: AuditEvent) -> WebhookEvent | None:
         data=data_of(audited),
         now=audited.at,
         id=stable_event_id("audit", audited.id),
+    )
+
+
+def _is_ready(status: Mapping[str, Any] | None) -> bool:
+    conditions = (status or {}).get("conditions") or []
+    return any(
+        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in conditions
+    )
+
+
+def tenant_lifecycle_events(
+    *,
+    tenant: str,
+    uid: str,
+    old_status: Mapping[str, Any] | None,
+    new_status: Mapping[str, Any],
+    generation: int | None,
+    now: datetime,
+) -> list[WebhookEvent]:
+    """`tenant.created` on a Tenant's first reconcile (no status yet), `tenant.ready` when its
+    Ready condition turns True. Ids are stable per fact (the resource's uid, the generation),
+    so a reconcile repeated after a failed status write emits the same events again."""
+    events: list[WebhookEvent] = []
+    if not old_status or not old_status.get("conditions"):
+        events.append(
+            platform_event(
+                "tenant.created",
+                tenant=tenant,
+                data={"tenant": tenant},
+                now=now,
+                id=stable_event_id("tenant.created", uid),
+            )
+        )
+    if _is_ready(new_status) and not _is_ready(old_status):
+        events.append(
+            platform_event(
+                "tenant.ready",
+                tenant=tenant,
+                data={"tenant": tenant, "generation": generation},
+                now=now,
+                id=stable_event_id("tenant.ready", uid, str(generation)),
+            )
+        )
+    return events
+
+
+def tenant_deleted_event(
+    *, tenant: str, deleted_at: datetime, policy: str, now: datetime
+) -> WebhookEvent:
+    """`tenant.deleted` once its teardown finished (one id per deletion)."""
+    return platform_event(
+        "tenant.deleted",
+        tenant=tenant,
+        data={"tenant": tenant, "deletionPolicy": policy},
+        now=now,
+        id=stable_event_id("tenant.deleted", tenant, deleted_at.isoformat()),
     )

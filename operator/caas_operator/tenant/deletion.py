@@ -8,9 +8,11 @@ from typing import Any
 
 from caas_core.adapters import kafka, mongo, redis, revocation_store
 from caas_core.adapters.api_key_store import ApiKeyStore
+from caas_core.adapters.webhook_events import publish_events
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.kafka_acl import principal_of
 from caas_core.domain.naming import PLATFORM_DATABASE, InvalidTenantNameError, tenant_names
+from caas_core.domain.platform_events import tenant_deleted_event
 from caas_core.domain.revocations import TENANT_DELETED, api_key_changed, tenant_deleted
 from caas_core.resources.tenant import DeletionPolicy
 from caas_operator.context import OperatorContext
@@ -136,6 +138,15 @@ async def finalize(
                 f"{names.topic_prefix} are kept; a new Tenant named {name} gets them back",
             )
         )
+    # Raises like every step above: the finalizer stays and the retry emits the same event id.
+    await publish_events(
+        context.clients.mongo[PLATFORM_DATABASE],
+        [
+            tenant_deleted_event(
+                tenant=name, deleted_at=deleted_at or now, policy=policy.value, now=now
+            )
+        ],
+    )
     logger.info(
         "tenant finalized",
         extra={"tenant": name, "deletion_policy": policy.value, "dropped": dropped},

@@ -1,16 +1,25 @@
 """One reconcile of a Tenant: gather what exists, plan, apply, and compute the new status."""
 
 import asyncio
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import ValidationError
 
+from caas_core.adapters.webhook_events import publish_events
 from caas_core.crd.tenant import KIND
 from caas_core.domain.conditions import utc_now
-from caas_core.domain.naming import GROUP_VERSION, InvalidTenantNameError, tenant_names
+from caas_core.domain.naming import (
+    GROUP_VERSION,
+    PLATFORM_DATABASE,
+    InvalidTenantNameError,
+    tenant_names,
+)
+from caas_core.domain.platform_events import tenant_lifecycle_events
 from caas_core.domain.retention import topic_retention
 from caas_core.resources.tenant import TenantSpec
 from caas_core.settings import describe_validation_error
@@ -38,6 +47,8 @@ from caas_operator.tenant.status import (
     summary,
     tenant_status,
 )
+
+logger = logging.getLogger(__name__)
 
 PASSWORD_BYTES: Final = 32
 API_VERSION: Final = GROUP_VERSION
@@ -149,6 +160,10 @@ async def reconcile(
         owned=applied.owned,
         topics=applied.topics,
     )
+    await _publish_lifecycle(
+        context, tenant=name, uid=uid, old_status=old_status, status=status,
+        generation=generation, now=now,
+    )  # fmt: skip
     failed = [o for o in applied.outcomes if not o.ok]
     return ReconcileResult(
         status=status,
@@ -158,6 +173,31 @@ async def reconcile(
         events=plan_events(old_status, status, applied.outcomes),
         outcomes=applied.outcomes,
     )
+
+
+async def _publish_lifecycle(
+    context: OperatorContext,
+    *,
+    tenant: str,
+    uid: str,
+    old_status: Mapping[str, Any] | None,
+    status: Mapping[str, Any],
+    generation: int | None,
+    now: datetime,
+) -> None:
+    """Queue tenant.created / tenant.ready for the tenant's webhooks (through the outbox)."""
+    events = tenant_lifecycle_events(
+        tenant=tenant, uid=uid, old_status=old_status, new_status=status,
+        generation=generation, now=now,
+    )  # fmt: skip
+    if not events:
+        return
+    try:
+        await publish_events(context.clients.mongo[PLATFORM_DATABASE], events)
+    except Exception:  # the reconcile's own outcome stands; the event is only a notification
+        logger.warning(
+            "tenant lifecycle events not queued", extra={"tenant": tenant}, exc_info=True
+        )
 
 
 def _invalid(
