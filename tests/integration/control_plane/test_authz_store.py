@@ -1,7 +1,8 @@
 """The shared authorization store on the real Mongo server: versions, validation, owner rule."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,29 @@ async def test_a_set_is_read_in_one_snapshot_when_optimistic_reads_give_up(
     version, objects = await store.load("acme")
     assert version == "2"
     assert objects[Kind.POLICY] == {"read-all": READ_ALL}
+
+
+def _stages(plan: Mapping[str, Any]) -> Iterator[str]:
+    yield str(plan.get("stage"))
+    for key in ("inputStage", "queryPlan", "outerStage", "innerStage"):
+        child = plan.get(key)
+        if isinstance(child, Mapping):
+            yield from _stages(child)
+    for child in plan.get("inputStages", ()):
+        yield from _stages(child)
+
+
+async def test_a_tenants_objects_and_version_are_read_through_indexes(store: AuthzStore) -> None:
+    await store.put("acme", Kind.SCHEMA, SCHEMA_KEY, SCHEMA, writer=Writer.API)
+    database = store._database  # the test explains the store's own queries
+    queries = [
+        (collection, {"tenant": "acme"}) for collection in authz_store.COLLECTIONS.values()
+    ] + [(authz_store.VERSIONS, {"_id": "acme"})]
+    for collection, query in queries:
+        explained = await database.command("explain", {"find": collection, "filter": query})
+        stages = set(_stages(explained["queryPlanner"]["winningPlan"]))
+        assert "COLLSCAN" not in stages, (collection, stages)
+        assert stages & {"IXSCAN", "IDHACK", "EXPRESS_IXSCAN", "EXPRESS_IDHACK"}, (
+            collection,
+            stages,
+        )
