@@ -28,6 +28,11 @@ command -v cmake >/dev/null || missing+=(cmake)
 # The HTTP benchmarks in bench/ load the API with wrk.
 command -v wrk >/dev/null || missing+=(wrk)
 command -v cc >/dev/null || missing+=(build-essential)
+# The audit verifier's C accelerator (hack/build_audit_accelerator.py) links OpenSSL's libcrypto
+# and compiles against Python's headers.
+[ -e /usr/include/openssl/sha.h ] || missing+=(libssl-dev)
+"${PYTHON:-python3}" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null \
+  || missing+=(python3-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing OS packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -60,3 +65,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$venv/bin/python" -m pip install -q -e "$repo_root[dev]"
   echo "$want" > "$stamp"
 fi
+
+# The audit verifier's C accelerator, compiled into the package (a no-op when up to date).
+"$venv/bin/python" "$repo_root/hack/build_audit_accelerator.py" >/dev/null

@@ -7,6 +7,9 @@ lines with C-level `map` pipelines over the fixed layout of export.py: each line
 "all good" (the leaf hashes) or "not sure" (None); on "not sure" the precise path re-reads the
 batch entry by entry and names the first problem. The strict mode (the default) adds `well_formed`:
 every entry parsed and re-encoded in one C-level pass per batch, then its fields checked.
+
+`check_and_extend` is what the verifier calls: the compiled accelerator (accel.py) when it was
+built, giving the same answers as `check_entries` and `Frontier.extend` here, which define them.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from itertools import repeat
 from operator import itemgetter, methodcaller
 from typing import Final
 
+from caas_core.auditlog import accel
 from caas_core.auditlog.entry import FIELDS, HEX64_PATTERN, TIME_PATTERN
 from caas_core.auditlog.export import BODY_AT, ENTRY_MIDDLE, HASH_AT, PREV_AT, SEQ_AT
+from caas_core.auditlog.merkle import HASH_SIZE, Frontier
 
 _V1: Final = ENTRY_MIDDLE + b'{"v":1,"prev":"'
 _SEQ: Final = b'","seq":'
@@ -35,6 +40,9 @@ _seq_part = itemgetter(slice(PREV_AT + 64, SEQ_AT))
 _end_part = itemgetter(slice(-3, None))
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _PAIR: Final = ("type", "id")
+
+# Whether check_and_extend uses the compiled accelerator (tests set it to compare both paths).
+accelerated: bool = accel.AVAILABLE
 
 
 def seq_template(log: str) -> bytes:
@@ -72,6 +80,33 @@ def check_entries(
     if list(map(binascii.hexlify, leaves)) != stored:
         return None
     return leaves
+
+
+def check_and_extend(
+    lines: Sequence[bytes],
+    *,
+    seq: int,
+    prev: bytes,
+    template: bytes,
+    frontier: Frontier,
+    pending: bytes | None,
+) -> tuple[Frontier, bytes] | None:
+    """`check_entries`, then a copy of `frontier` extended with `pending` (if any) and every
+    leaf but the last: (that copy, the last leaf), or None when not sure."""
+    if accelerated:
+        try:
+            blob = accel.leaf_hashes(lines, seq=seq, prev=prev, template=template)
+            if blob is None:
+                return None
+            return accel.extended(frontier, (pending or b"") + blob[:-HASH_SIZE]), blob[-HASH_SIZE:]
+        except LookupError:
+            pass  # outside what the C code handles (e.g. a seq beyond 2**62): the pure path
+    leaves = check_entries(lines, seq=seq, prev=prev, template=template)
+    if leaves is None:
+        return None
+    after = frontier.copy()
+    after.extend([pending, *leaves[:-1]] if pending else leaves[:-1])
+    return after, leaves[-1]
 
 
 def well_formed(lines: Sequence[bytes]) -> bool:

@@ -67,6 +67,7 @@ class _Verifier:
         self.signed = 0  # size of the last checkpoint
         self.first_unsigned_line = 0  # line of entry seq == signed
         self.entries = self.checkpoints = self.precise_until = 0
+        self.reach = BATCH  # lines to look ahead for the next run of entries
         self.lines = LineReader(source=iter(()), progress=None)
 
     def run(self, lines: LineReader) -> Report:
@@ -120,28 +121,40 @@ class _Verifier:
 
     def _batch(self) -> bool:
         """Verify the run of entry lines ahead on the fast path; False to go entry by entry."""
-        batch = self.lines.ahead(BATCH)
+        batch = self.lines.ahead(self.reach)
+        if not batch or not batch[0].startswith(ENTRY_PREFIX):
+            return False
         flags = list(map(bytes.startswith, batch, [ENTRY_PREFIX] * len(batch)))
+        # Look ahead as far as the last run went (checkpoints come at regular sizes), so that
+        # the lines after a checkpoint are not read ahead twice; a run that fills it looks
+        # further next time.
         if False in flags:
             batch = batch[: flags.index(False)]
+            self.reach = len(batch) + 1
+        else:
+            self.reach = BATCH
         stop = min((s for s in self.trusted if s > self.frontier.size), default=None)
         if stop is not None:  # trusted sizes are compared in _flush, on the precise path
             batch = batch[: stop - self.seq]
         if len(batch) < 2:
             return False
-        template = fastpath.seq_template(self.log or "")
-        leaves = fastpath.check_entries(
-            batch, seq=self.seq, prev=self.prev.encode(), template=template
+        checked = fastpath.check_and_extend(
+            batch,
+            seq=self.seq,
+            prev=self.prev.encode(),
+            template=fastpath.seq_template(self.log or ""),
+            frontier=self.frontier,
+            pending=self.pending,
         )
-        if leaves is None or (self.strict and not fastpath.well_formed(batch)):
+        if checked is None or (self.strict and not fastpath.well_formed(batch)):
             self.precise_until = self.lines.lineno + len(batch)
             return False
         first = self.lines.lineno + 1
         self.lines.take(batch)
         if self.seq <= self.signed < self.seq + len(batch):
             self.first_unsigned_line = first + self.signed - self.seq
-        self.frontier.extend([self.pending, *leaves[:-1]] if self.pending else leaves[:-1])
-        self.pending, self.pending_line = leaves[-1], self.lines.lineno
+        self.frontier, self.pending = checked
+        self.pending_line = self.lines.lineno
         self.pending_prev = batch[-1][PREV_AT : PREV_AT + 64].decode()
         self.seq += len(batch)
         self.prev = self.pending.hex()
