@@ -27,6 +27,7 @@ from caas_control_plane.routers import (
     security,
     sessions,
     tenant,
+    webhook_deliveries,
     webhooks,
 )
 from caas_control_plane.runtime import Runtime
@@ -96,6 +97,7 @@ def create_app(settings: ApiSettings, *, probes: Mapping[str, Probe] | None = No
     app.include_router(security.router)
     app.include_router(audit.router)
     app.include_router(webhooks.router)
+    app.include_router(webhook_deliveries.router)
     app.include_router(events.router)
     # Without an internal token the signing-key routes do not exist (they answer 404): they are
     # then not described either, so the schema never promises a 401 the server cannot give.

@@ -35,6 +35,7 @@ from caas_control_plane.services.signing_key_admin import SigningKeyAdmin
 from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenService
+from caas_control_plane.services.webhook_deliveries import WebhookDeliveries
 from caas_control_plane.services.webhooks import WebhookAdmin
 from caas_control_plane.settings import ApiSettings
 from caas_core.domain.api_key_records import ApiKeyRecord
@@ -122,6 +123,7 @@ AuthzAdminDep = Annotated[AuthzAdmin, Depends(_part(lambda r: r.authz_admin))]
 AuthzDecisionsDep = Annotated[DecisionService, Depends(_part(lambda r: r.authz_decisions))]
 AuditLogDep = Annotated[AuditLogService, Depends(_part(lambda r: r.audit_service))]
 WebhookAdminDep = Annotated[WebhookAdmin, Depends(_part(lambda r: r.webhook_admin))]
+WebhookDeliveriesDep = Annotated[WebhookDeliveries, Depends(_part(lambda r: r.webhook_deliveries))]
 EventPublisherDep = Annotated[EventPublisher, Depends(_part(lambda r: r.event_publisher))]
 # The runtime's clock (token lifetimes in answers are counted from it).
 ClockDep = Annotated[Callable[[], datetime], Depends(_part(lambda r: r.clock))]

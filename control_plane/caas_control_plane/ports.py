@@ -358,3 +358,43 @@ class AuditExport(Protocol):
     """A log's NDJSON export lines for entries start ≤ seq < end (auditlog/export.py format)."""
 
     def __call__(self, log: str, *, start: int, end: int | None) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptPage:
+    """A page of webhook attempts, newest first, and the `(at, _id)` of its last one."""
+
+    items: list[dict[str, Any]]
+    last: tuple[datetime, str] | None
+
+
+class WebhookAttempts(Protocol):
+    """The webhook attempt log (stores/webhook_attempts.py); every query names the tenant."""
+
+    async def page(
+        self,
+        *,
+        tenant: str,
+        endpoint_id: str,
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        event_id: str | None = None,
+    ) -> AttemptPage: ...
+    async def latest_for_event(
+        self, *, tenant: str, endpoint_id: str, event_id: str
+    ) -> dict[str, Any] | None: ...
+    async def dead_since(
+        self, *, tenant: str, since: datetime, endpoint_id: str | None = None, limit: int
+    ) -> list[dict[str, Any]]: ...
+    async def mark_replayed(self, ids: Sequence[str], *, at: datetime) -> int: ...
+    async def stats(
+        self, *, tenant: str, endpoint_id: str, since: datetime
+    ) -> Mapping[str, int]: ...
+
+
+class WebhookRetries(Protocol):
+    """Schedules deliveries on `internal.retry` durably (through the outbox)."""
+
+    async def schedule(self, records: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """`(message id, retry record)` pairs; a message id scheduled before is kept once."""
+        ...

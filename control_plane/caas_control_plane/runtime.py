@@ -35,6 +35,7 @@ from caas_control_plane.services.signing_key_admin import SigningKeyAdmin
 from caas_control_plane.services.tenants import TenantService
 from caas_control_plane.services.token_control import TokenControl
 from caas_control_plane.services.tokens import TokenPolicy, TokenService
+from caas_control_plane.services.webhook_deliveries import WebhookDeliveries
 from caas_control_plane.services.webhooks import WebhookAdmin, WebhookPolicy
 from caas_control_plane.settings import ApiSettings
 from caas_control_plane.stores.authz_cache import RedisDecisionCache
@@ -47,6 +48,7 @@ from caas_control_plane.stores.revocation_feed import RevocationFeed
 from caas_control_plane.stores.sessions import SessionStore
 from caas_control_plane.stores.signing_keys import SigningKeyStore
 from caas_control_plane.stores.usage import UsageCounters
+from caas_control_plane.stores.webhook_attempts import OutboxRetries, WebhookAttemptLog
 from caas_control_plane.version import SERVICE_NAME
 from caas_core.adapters.api_key_store import ApiKeyStore
 from caas_core.adapters.audit import MongoAuditWriter, chain_audit_journal
@@ -156,6 +158,7 @@ class Runtime:
     audit_signer: CheckpointSigner
     audit_service: AuditLogService
     webhook_admin: WebhookAdmin
+    webhook_deliveries: WebhookDeliveries
     event_publisher: EventPublisher
     relay: OutboxRelay
     publisher: KafkaPublisher
@@ -243,6 +246,10 @@ class Runtime:
         api_key_store = ApiKeyStore(db)
         webhook_store = WebhookStore(db)
         await webhook_store.ensure_indexes()
+        webhook_attempts = WebhookAttemptLog(
+            db, ttl_seconds=settings.webhook_attempt_ttl_days * 86_400
+        )
+        await webhook_attempts.ensure_indexes()
         authz_store = AuthzStore(db, clock=clock)
         await authz_store.ensure_indexes()
         lockout = Lockout(clients.redis)
@@ -364,6 +371,13 @@ class Runtime:
                     # Development only (the settings refuse it elsewhere), like the dispatcher.
                     allow_insecure_http=settings.webhook_allow_insecure_http,
                 ),
+                clock=clock,
+            ),
+            webhook_deliveries=WebhookDeliveries(
+                endpoints=webhook_store,
+                attempts=webhook_attempts,
+                retries=OutboxRetries(outbox),
+                audit=audit,
                 clock=clock,
             ),
             event_publisher=EventPublisher(events=events, clock=clock),

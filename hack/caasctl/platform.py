@@ -34,8 +34,15 @@ class Service:
     port: int | None = None
 
 
+DISPATCHER_PORT = int(os.environ.get("CAAS_DISPATCHER_PORT", "9465"))
+
+
 def _api_ready(_: StackConfig) -> str | None:
     return probes.http_ok(f"http://127.0.0.1:{API_PORT}/internal/ready")
+
+
+def _dispatcher_ready(_: StackConfig) -> str | None:
+    return probes.http_ok(f"http://127.0.0.1:{DISPATCHER_PORT}/healthz")
 
 
 SERVICES = (
@@ -52,6 +59,14 @@ SERVICES = (
         probe=_api_ready,
         mongodb_user_env="CAAS_API_MONGODB_URI",
         port=API_PORT,
+    ),
+    # The webhook dispatcher (gateway-webhooks): a control-plane process with the API's user.
+    Service(
+        "caas-dispatcher",
+        "caas_control_plane.dispatcher",
+        probe=_dispatcher_ready,
+        mongodb_user_env="CAAS_API_MONGODB_URI",
+        port=DISPATCHER_PORT,
     ),
 )
 

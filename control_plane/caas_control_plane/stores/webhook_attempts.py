@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -29,9 +28,11 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from caas_core.adapters.outbox import GroupInserter
+from caas_control_plane.ports import AttemptPage
+from caas_core.adapters.outbox import GroupInserter, OutboxMessage, OutboxStore
 
 COLLECTION: Final = "webhook_attempts"
+RETRY_TOPIC: Final = "internal.retry"
 EXCERPT_CHARS: Final = 1024
 DEAD_STATES: Final = ("dead", "endpoint_disabled")
 
@@ -47,14 +48,6 @@ _NEWEST: Final = [
 def attempt_id(webhook_id: str, round_: int, attempt: int) -> str:
     """The attempt's document id."""
     return f"{webhook_id}:{round_}:{attempt}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AttemptPage:
-    """A page of attempts, newest first, and the `(at, _id)` of its last one."""
-
-    items: list[Document]
-    last: tuple[datetime, str] | None
 
 
 class WebhookAttemptLog:
@@ -156,3 +149,22 @@ class WebhookAttemptLog:
         ]
         cursor = await self._attempts.aggregate(pipeline)
         return {str(doc["_id"]): int(doc["n"]) async for doc in cursor}
+
+
+class OutboxRetries:
+    """Schedules retry records through the outbox: a replay asked for while Kafka is down is
+    published once it is back (the relay of any API instance or dispatcher)."""
+
+    def __init__(self, outbox: OutboxStore) -> None:
+        self._outbox = outbox
+
+    async def schedule(self, records: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Store `(message id, record)` pairs for `internal.retry`, keyed by the endpoint."""
+        await self._outbox.enqueue(
+            [
+                OutboxMessage.new(
+                    topic=RETRY_TOPIC, key=str(record["endpointId"]), payload=record, id=mid
+                )
+                for mid, record in records
+            ]
+        )

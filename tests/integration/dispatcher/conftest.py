@@ -19,8 +19,14 @@ from caas_control_plane.runtime import keks
 from caas_control_plane.settings import ApiSettings
 from caas_core.adapters.webhook_store import WebhookStore
 from caas_core.domain.webhook_urls import Resolver
-from tests.conftest import Stack
-from tests.integration.control_plane.conftest import api_env, make_settings
+from caasctl.stack.processes import Process
+from tests.conftest import Stack, caasctl
+from tests.integration.control_plane.conftest import (  # noqa: F401 - fixtures reused here
+    api_env,
+    make_settings,
+    mongo,
+    tenant_factory,
+)
 from tests.integration.dispatcher.support import Events, Receiver, start_group_at_end
 
 DATABASE = "caas_it_dispatcher"
@@ -120,3 +126,17 @@ def dispatcher(stack: Stack, new_group: Callable[[], str]) -> Callable[..., Any]
             await process.stop()
 
     return run
+
+
+@pytest.fixture
+def platform_dispatcher_stopped(stack: Stack) -> Iterator[None]:
+    """Tests whose endpoints live in caas_platform stop a platform dispatcher (`make run`) for
+    their duration: it would attempt their endpoints too (and, without the test's private-network
+    switch, log refusals in the attempt log those tests read)."""
+    dispatcher = Process("caas-dispatcher", stack.conf.run_dir)
+    was_running = dispatcher.stop()
+    yield
+    if was_running:
+        result = caasctl("up")
+        if result.returncode != 0:
+            pytest.fail(f"restarting the platform failed:\n{result.stderr}", pytrace=False)
