@@ -42,7 +42,7 @@ class VerifierProcess:
     verifier: AuditVerifier
     consumer: AuditConsumer
     publisher: KafkaPublisher
-    relay: OutboxRelay
+    relay: OutboxRelay | None
     server: uvicorn.Server | None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -54,9 +54,11 @@ class VerifierProcess:
         database: str = PLATFORM_DATABASE,
         offset_reset: str = "earliest",
         serve_http: bool = True,
+        relay: bool = True,
         timing: Timing | None = None,
     ) -> VerifierProcess:
-        """Connect, resume from the persisted states, start consuming and passing."""
+        """Connect, resume from the persisted states, start consuming and passing (and relaying
+        the outbox, unless `relay` is False: then API instances publish its events)."""
         client = mongo.connect(
             settings.mongodb_uri.get_secret_value(),
             timeout=settings.backend_timeout,
@@ -118,7 +120,9 @@ class VerifierProcess:
             verifier=verifier,
             consumer=consumer,
             publisher=publisher,
-            relay=OutboxRelay(outbox, publisher, scan_interval=settings.outbox_scan_seconds),
+            relay=OutboxRelay(outbox, publisher, scan_interval=settings.outbox_scan_seconds)
+            if relay
+            else None,
             server=server,
         )
         try:
@@ -130,11 +134,14 @@ class VerifierProcess:
 
     async def _begin(self) -> None:
         await self.verifier.load()
-        self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.relay is not None:
+            self.tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         self.tasks.append(asyncio.create_task(self.verifier.run(), name="audit-passes"))
         self.consumer.start()
         if self.server is not None:
-            self.tasks.append(asyncio.create_task(self.server.serve(), name="verifier-http"))
+            serving = asyncio.create_task(self.server.serve(), name="verifier-http")
+            self.tasks.append(serving)
+            await self._listening(self.server, serving)
         logger.info(
             "audit verifier started",
             extra={
@@ -142,6 +149,16 @@ class VerifierProcess:
                 "port": self.settings.audit_verifier_port if self.server else None,
             },
         )
+
+    async def _listening(self, server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+        """Return once /metrics and /healthz answer (a taken port fails the start here)."""
+        deadline = asyncio.get_running_loop().time() + 10 * self.settings.backend_timeout
+        while not server.started:
+            if serving.done() or asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(
+                    f"the verifier's HTTP port {self.settings.audit_verifier_port} did not open"
+                )
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         """Stop consuming and passing, deliver what is in flight, close the client."""
