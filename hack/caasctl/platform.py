@@ -20,6 +20,7 @@ CRDS_DIR = REPO_ROOT / "crds"
 SAMPLES_DIR = REPO_ROOT / "manifests" / "samples"
 SAMPLE_TENANT = "acme"
 API_PORT = int(os.environ.get("CAAS_API_PORT", "3000"))
+VERIFIER_PORT = int(os.environ.get("CAAS_AUDIT_VERIFIER_PORT", "9464"))
 READY_TIMEOUT = 120.0
 
 
@@ -45,6 +46,11 @@ def _dispatcher_ready(_: StackConfig) -> str | None:
     return probes.http_ok(f"http://127.0.0.1:{DISPATCHER_PORT}/healthz")
 
 
+def _verifier_ready(_: StackConfig) -> str | None:
+    # /healthz answers 200 once its first pass over every audit log has ended.
+    return probes.http_ok(f"http://127.0.0.1:{VERIFIER_PORT}/healthz")
+
+
 SERVICES = (
     # The operator proves itself by reconciling the sample tenant to Ready (waited for below).
     Service(
@@ -68,6 +74,15 @@ SERVICES = (
         mongodb_user_env="CAAS_API_MONGODB_URI",
         port=DISPATCHER_PORT,
     ),
+    # The audit verifier (issue 11): a control-plane worker with the API's MongoDB user and
+    # secret, hence the same checkpoint key.
+    Service(
+        "caas-audit-verifier",
+        "caas_control_plane.audit_verifier",
+        probe=_verifier_ready,
+        mongodb_user_env="CAAS_API_MONGODB_URI",
+        port=VERIFIER_PORT,
+    ),
 )
 
 
@@ -83,6 +98,7 @@ def service_env(conf: StackConfig, service: Service | None = None) -> dict[str, 
         "CAAS_ENV": "development",
         "CAAS_SECRET_KEY": generated_secret(conf, "api-secret-key", nbytes=48),
         "CAAS_API_PORT": str(API_PORT),
+        "CAAS_AUDIT_VERIFIER_PORT": str(VERIFIER_PORT),
     }
 
 
@@ -145,7 +161,7 @@ def up(conf: StackConfig) -> None:
             step_name="wait for CRDs",
         )  # fmt: skip
         _wait_until_served(conf)
-    with step("starting the operator and the control plane"):
+    with step("starting the operator and the control plane's processes"):
         for service in SERVICES:
             _start_service(conf, service)
     with step(f"applying the sample tenant '{SAMPLE_TENANT}' and waiting until it is Ready"):
@@ -167,8 +183,9 @@ The CAAS platform is running.
   kubectl describe tenant {SAMPLE_TENANT}
   curl -f http://127.0.0.1:{API_PORT}/internal/ready
   open http://127.0.0.1:{API_PORT}/documentation   # Swagger UI
+  curl -s http://127.0.0.1:{VERIFIER_PORT}/metrics | grep caas_audit   # the audit verifier
 
-Logs: caasctl stack logs   (operator and API: {conf.logs_dir}/caas-*.log)
+Logs: caasctl stack logs   (operator, API and workers: {conf.logs_dir}/caas-*.log)
 Stop: make down   (data kept; `caasctl stack down --purge` deletes it)
 """
 
