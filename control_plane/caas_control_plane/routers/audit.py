@@ -1,6 +1,7 @@
 """`/v1/security/audit`: the caller's tenant's tamper-evident audit log (X-API-Key, audit:read),
 and `/.well-known/caas-audit-keys`, the public key that verifies its checkpoints."""
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -36,6 +37,18 @@ _ENTRY = problems(
 # Filters: free text a human reads, bounded, no control or format characters.
 _Text = Annotated[str | None, Query(min_length=1, max_length=256, pattern=HUMAN_TEXT_PATTERN)]
 _Seq = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(json_integer)]
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
+
+
+def _date_time(value: Any) -> Any:
+    # The published format is an RFC 3339 date-time; pydantic alone would also read `0.5` or
+    # `1700000000` as a Unix time, which the schema does not allow.
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-12-01T03:00:00Z")
+    return value
+
+
+_Time = Annotated[Instant | None, BeforeValidator(_date_time)]
 
 
 @contextmanager
@@ -238,8 +251,8 @@ async def list_entries(
         str | None,
         Query(alias="targetType", min_length=1, max_length=256, pattern=HUMAN_TEXT_PATTERN),
     ] = None,
-    since: Annotated[Instant | None, Query(alias="from")] = None,
-    until: Annotated[Instant | None, Query(alias="to")] = None,
+    since: Annotated[_Time, Query(alias="from")] = None,
+    until: Annotated[_Time, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> AuditPagePublic:
