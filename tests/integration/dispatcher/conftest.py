@@ -36,18 +36,17 @@ SCHEDULE = "0,0.3,0.3,0.3"
 
 def dispatcher_env(stack: Stack, **overrides: str) -> dict[str, str]:
     """The environment of a test dispatcher (as a process reads it)."""
-    return api_env(
-        stack,
-        MONGODB_URI=stack.mongodb_uri,
-        CAAS_ENV="development",
-        CAAS_WEBHOOK_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8",
-        CAAS_WEBHOOK_ALLOW_INSECURE_HTTP="true",
-        CAAS_WEBHOOK_RETRY_SCHEDULE=SCHEDULE,
-        CAAS_WEBHOOK_ENDPOINT_REFRESH_SECONDS="0.3",
-        CAAS_WEBHOOK_TIMEOUT_SECONDS="5",
-        CAAS_OUTBOX_SCAN_SECONDS="0.5",
-        **overrides,
-    )
+    defaults = {
+        "MONGODB_URI": stack.mongodb_uri,
+        "CAAS_ENV": "development",
+        "CAAS_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "127.0.0.0/8",
+        "CAAS_WEBHOOK_ALLOW_INSECURE_HTTP": "true",
+        "CAAS_WEBHOOK_RETRY_SCHEDULE": SCHEDULE,
+        "CAAS_WEBHOOK_ENDPOINT_REFRESH_SECONDS": "0.3",
+        "CAAS_WEBHOOK_TIMEOUT_SECONDS": "5",
+        "CAAS_OUTBOX_SCAN_SECONDS": "0.5",
+    }
+    return api_env(stack, **{**defaults, **overrides})
 
 
 def dispatcher_settings(stack: Stack, **overrides: str) -> ApiSettings:

@@ -42,6 +42,13 @@ def failing_first(n: int, status: int = 500, headers: dict[str, str] | None = No
     return lambda _id, seen: (status, headers or {}) if seen < n else (200, {})
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Connections a killed dispatcher drops mid-request are expected here, not errors."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 @dataclass
 class Received:
     webhook_id: str
@@ -94,7 +101,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
