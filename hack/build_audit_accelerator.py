@@ -33,6 +33,7 @@ MODULE = "caas_core.auditlog._accel"
 STAMP = PACKAGE / ".stamp-accel"
 
 CDEF = """
+size_t caas_entry_run(const unsigned char *buf, const int64_t *lens, size_t n);
 int caas_check_entries(const unsigned char *buf, const int64_t *lens, size_t n, uint64_t seq,
                        const unsigned char *prev, size_t prev_len, const unsigned char *suffix,
                        size_t suffix_len, unsigned char *leaves);

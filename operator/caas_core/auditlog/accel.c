@@ -45,6 +45,17 @@ static size_t decimal(uint64_t value, char *out) {
     return n;
 }
 
+/* How many lines from the first start with export.ENTRY_PREFIX: the run the fast path takes. */
+size_t caas_entry_run(const unsigned char *buf, const int64_t *lens, size_t n) {
+    static const char PREFIX[] = "{\"type\":\"entry\",\"hash\":\"";
+    for (size_t i = 0; i < n; buf += lens[i], i++) {
+        if (lens[i] < (int64_t)sizeof PREFIX - 1 || memcmp(buf, PREFIX, sizeof PREFIX - 1) != 0) {
+            return i;
+        }
+    }
+    return n;
+}
+
 int caas_check_entries(const unsigned char *buf, const int64_t *lens, size_t n, uint64_t seq,
                        const unsigned char *prev, size_t prev_len, const unsigned char *suffix,
                        size_t suffix_len, unsigned char *leaves) {

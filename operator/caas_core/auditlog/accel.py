@@ -46,28 +46,75 @@ def _suffix(template: bytes) -> bytes | None:
     return suffix
 
 
+class _Joined:
+    """Lines as the C code reads them: one buffer and each line's length."""
+
+    __slots__ = ("buf", "count", "lens")
+
+    def __init__(self, lines: Sequence[bytes]) -> None:
+        if not AVAILABLE:
+            raise LookupError("not built")
+        self.buf = b"".join(lines)
+        self.count = len(lines)
+        self.lens = ffi.from_buffer("int64_t[]", array("q", map(len, lines)))
+
+    def entry_run(self) -> int:
+        """How many lines from the first are entry lines."""
+        return int(lib.caas_entry_run(self.buf, self.lens, self.count))
+
+    def leaf_hashes(self, n: int, *, seq: int, prev: bytes, template: bytes) -> bytes | None:
+        """fastpath.check_entries of the first n lines, the leaves end to end (LookupError
+        outside what the C code handles: the caller takes the pure path)."""
+        suffix = _suffix(template)
+        if suffix is None or not 0 < n <= self.count or not 0 <= seq <= _MAX_SEQ - n:
+            raise LookupError("not for the accelerator")
+        leaves = bytearray(HASH_SIZE * n)
+        ok = lib.caas_check_entries(
+            self.buf,
+            self.lens,
+            n,
+            seq,
+            prev,
+            len(prev),
+            suffix,
+            len(suffix),
+            ffi.from_buffer(leaves),
+        )
+        return bytes(leaves) if ok else None
+
+
+def entry_run(lines: Sequence[bytes]) -> int:
+    """How many of `lines` from the first start with export.ENTRY_PREFIX."""
+    return _Joined(lines).entry_run()
+
+
 def leaf_hashes(lines: Sequence[bytes], *, seq: int, prev: bytes, template: bytes) -> bytes | None:
     """fastpath.check_entries' answer as one buffer: the leaf hashes end to end, or None (not
     sure). Raises LookupError if this call is outside what the C code handles (the caller
     takes the pure path)."""
-    n = len(lines)
-    suffix = _suffix(template)
-    if not AVAILABLE or suffix is None or n == 0 or not 0 <= seq <= _MAX_SEQ - n:
-        raise LookupError("not for the accelerator")
-    lens = array("q", map(len, lines))
-    leaves = bytearray(HASH_SIZE * n)
-    ok = lib.caas_check_entries(
-        b"".join(lines),
-        ffi.from_buffer("int64_t[]", lens),
-        n,
-        seq,
-        prev,
-        len(prev),
-        suffix,
-        len(suffix),
-        ffi.from_buffer(leaves),
-    )
-    return bytes(leaves) if ok else None
+    return _Joined(lines).leaf_hashes(len(lines), seq=seq, prev=prev, template=template)
+
+
+def check_run(
+    lines: Sequence[bytes],
+    *,
+    limit: int,
+    seq: int,
+    prev: bytes,
+    template: bytes,
+    frontier: Frontier,
+    pending: bytes | None,
+) -> tuple[int, tuple[Frontier, bytes] | None]:
+    """fastpath.check_run in C: the lines joined once for finding the run and checking it."""
+    joined = _Joined(lines)
+    run = joined.entry_run()
+    n = min(run, limit)
+    if n < 2:
+        return run, None
+    leaves = joined.leaf_hashes(n, seq=seq, prev=prev, template=template)
+    if leaves is None:
+        return run, None
+    return run, (extended(frontier, (pending or b"") + leaves[:-HASH_SIZE]), leaves[-HASH_SIZE:])
 
 
 def check_entries(

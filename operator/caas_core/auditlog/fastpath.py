@@ -8,8 +8,8 @@ lines with C-level `map` pipelines over the fixed layout of export.py: each line
 batch entry by entry and names the first problem. The strict mode (the default) adds `well_formed`:
 every entry parsed and re-encoded in one C-level pass per batch, then its fields checked.
 
-`check_and_extend` is what the verifier calls: the compiled accelerator (accel.py) when it was
-built, giving the same answers as `check_entries` and `Frontier.extend` here, which define them.
+`check_run` and `check_and_extend` use the compiled accelerator (accel.py) when it was built; it
+gives the same answers as `check_entries` and `Frontier.extend` here, which define them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ from typing import Final
 
 from caas_core.auditlog import accel
 from caas_core.auditlog.entry import FIELDS, HEX64_PATTERN, TIME_PATTERN
-from caas_core.auditlog.export import BODY_AT, ENTRY_MIDDLE, HASH_AT, PREV_AT, SEQ_AT
+from caas_core.auditlog.export import (
+    BODY_AT,
+    ENTRY_MIDDLE,
+    ENTRY_PREFIX,
+    HASH_AT,
+    PREV_AT,
+    SEQ_AT,
+)
 from caas_core.auditlog.merkle import HASH_SIZE, Frontier
 
 _V1: Final = ENTRY_MIDDLE + b'{"v":1,"prev":"'
@@ -107,6 +114,42 @@ def check_and_extend(
     after = frontier.copy()
     after.extend([pending, *leaves[:-1]] if pending else leaves[:-1])
     return after, leaves[-1]
+
+
+def check_run(
+    lines: Sequence[bytes],
+    *,
+    limit: int,
+    seq: int,
+    prev: bytes,
+    template: bytes,
+    frontier: Frontier,
+    pending: bytes | None,
+) -> tuple[int, tuple[Frontier, bytes] | None]:
+    """How many of `lines` from the first are entry lines, and `check_and_extend`'s answer for
+    the first `limit` of those (None too when that is fewer than 2)."""
+    if accelerated:
+        try:
+            return accel.check_run(
+                lines,
+                limit=limit,
+                seq=seq,
+                prev=prev,
+                template=template,
+                frontier=frontier,
+                pending=pending,
+            )
+        except LookupError:
+            pass  # outside what the C code handles: the pure path
+    flags = list(map(bytes.startswith, lines, [ENTRY_PREFIX] * len(lines)))
+    run = flags.index(False) if False in flags else len(lines)
+    n = min(run, limit)
+    if n < 2:
+        return run, None
+    checked = check_and_extend(
+        lines[:n], seq=seq, prev=prev, template=template, frontier=frontier, pending=pending
+    )
+    return run, checked
 
 
 def well_formed(lines: Sequence[bytes]) -> bool:

@@ -121,31 +121,28 @@ class _Verifier:
 
     def _batch(self) -> bool:
         """Verify the run of entry lines ahead on the fast path; False to go entry by entry."""
-        batch = self.lines.ahead(self.reach)
-        if not batch or not batch[0].startswith(ENTRY_PREFIX):
+        ahead = self.lines.ahead(self.reach)
+        if not ahead or not ahead[0].startswith(ENTRY_PREFIX):
             return False
-        flags = list(map(bytes.startswith, batch, [ENTRY_PREFIX] * len(batch)))
-        # Look ahead as far as the last run went (checkpoints come at regular sizes), so that
-        # the lines after a checkpoint are not read ahead twice; a run that fills it looks
-        # further next time.
-        if False in flags:
-            batch = batch[: flags.index(False)]
-            self.reach = len(batch) + 1
-        else:
-            self.reach = BATCH
         stop = min((s for s in self.trusted if s > self.frontier.size), default=None)
-        if stop is not None:  # trusted sizes are compared in _flush, on the precise path
-            batch = batch[: stop - self.seq]
-        if len(batch) < 2:
-            return False
-        checked = fastpath.check_and_extend(
-            batch,
+        # Trusted sizes are compared in _flush, on the precise path: a run stops short of them.
+        limit = len(ahead) if stop is None else stop - self.seq
+        run, checked = fastpath.check_run(
+            ahead,
+            limit=limit,
             seq=self.seq,
             prev=self.prev.encode(),
             template=fastpath.seq_template(self.log or ""),
             frontier=self.frontier,
             pending=self.pending,
         )
+        # Look ahead as far as the last run went (checkpoints come at regular sizes), so that
+        # the lines after a checkpoint are not read ahead twice; a run that fills the
+        # look-ahead looks further next time.
+        self.reach = run + 1 if run < len(ahead) else BATCH
+        batch = ahead[: min(run, limit)]
+        if len(batch) < 2:
+            return False
         if checked is None or (self.strict and not fastpath.well_formed(batch)):
             self.precise_until = self.lines.lineno + len(batch)
             return False

@@ -10,8 +10,11 @@ is missing fails here rather than silently testing the pure path twice.
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -156,6 +159,70 @@ def test_check_and_extend_is_the_same_on_both_paths(
         assert frontier.hashes == _frontier(size).hashes  # left as it was
         answers.append(None if got is None else (got[0].size, got[0].hashes, got[1]))
     assert answers[0] == answers[1]
+
+
+@SLOW
+@given(
+    case=batches(),
+    others=st.lists(st.tuples(st.integers(0, 40), st.sampled_from(ODD[7:9])), max_size=3),
+    limit=st.integers(0, 45),
+)
+def test_runs_are_found_and_checked_alike_on_both_paths(
+    case: tuple[list[bytes], int, bytes, bytes], others: list[tuple[int, bytes]], limit: int
+) -> None:
+    lines, seq, prev, template = case
+    for at, line in others:  # checkpoint lines (and an entry line again) among the entries
+        lines.insert(min(at, len(lines)), line)
+    answers = []
+    for accelerated in (True, False):
+        with _path(accelerated=accelerated):
+            run, got = fastpath.check_run(
+                lines,
+                limit=limit,
+                seq=seq,
+                prev=prev,
+                template=template,
+                frontier=_frontier(5),
+                pending=None,
+            )
+        answers.append((run, None if got is None else (got[0].hashes, got[1])))
+    assert answers[0] == answers[1]
+
+
+def test_a_line_split_inside_the_prefix_is_not_an_entry_line() -> None:
+    line = _entry_run(ODD)[0]
+    split = [line[:10], line[10:], line]
+    for accelerated in (True, False):
+        with _path(accelerated=accelerated):
+            run, checked = fastpath.check_run(
+                split,
+                limit=3,
+                seq=0,
+                prev=GENESIS.encode(),
+                template=fastpath.seq_template(ODD_LOG),
+                frontier=Frontier(),
+                pending=None,
+            )
+        assert (run, checked) == (0, None)
+
+
+def test_without_the_accelerator_the_verifier_takes_the_pure_path() -> None:
+    # As on an auditor's machine without a compiler: the module cannot be imported.
+    code = (
+        "import sys; sys.modules['caas_core.auditlog._accel'] = None\n"
+        "from caas_core.auditlog import accel, fastpath\n"
+        "from caas_core.auditlog.export import export_lines\n"
+        "from caas_core.auditlog.verify import verify_export\n"
+        "from tests.unit.auditlog.conftest import SIGNER, entries\n"
+        "assert not accel.AVAILABLE and not fastpath.accelerated\n"
+        "lines = list(export_lines(entries=entries(50), signer=SIGNER, checkpoint_every=20))\n"
+        "assert verify_export(lines=lines, key=SIGNER.verifier_key).ok\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
 
 
 @SLOW
