@@ -140,3 +140,14 @@ egress:
         protocol: TCP
   {{- toYaml .Values.networkPolicy.egress | nindent 2 }}
 {{- end }}
+
+{{/* The audit verifier's objects: "<fullname>-audit-verifier" (a DNS label: at most 63). */}}
+{{- define "caas-platform.auditVerifier.fullname" -}}
+{{- printf "%s-audit-verifier" (include "caas-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Whether the audit verifier is deployed: it is part of the control plane (the API's
+ServiceAccount, MongoDB user and secret key), so only with it. */}}
+{{- define "caas-platform.auditVerifier.enabled" -}}
+{{- if and .Values.api.enabled .Values.auditVerifier.enabled }}true{{ end }}
+{{- end }}

@@ -47,6 +47,13 @@ Schema patterns would echo a rejected value, and these URIs carry passwords. */}
 {{- if and $pdb.enabled (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
 {{- fail "api.podDisruptionBudget: set either minAvailable or maxUnavailable, not both (set the other to null)" }}
 {{- end }}
+{{- $verifierPdb := .Values.auditVerifier.podDisruptionBudget }}
+{{- if and $verifierPdb.enabled (not (kindIs "invalid" $verifierPdb.minAvailable)) (not (kindIs "invalid" $verifierPdb.maxUnavailable)) }}
+{{- fail "auditVerifier.podDisruptionBudget: set either minAvailable or maxUnavailable, not both (set the other to null)" }}
+{{- end }}
+{{- if and (include "caas-platform.auditVerifier.enabled" .) .Values.auditVerifier.serviceMonitor.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}
+{{- fail "auditVerifier.serviceMonitor.enabled needs the Prometheus Operator CRDs (monitoring.coreos.com/v1 ServiceMonitor) in the cluster; with `helm template` pass --api-versions monitoring.coreos.com/v1/ServiceMonitor" }}
+{{- end }}
 {{- if and .Values.api.enabled .Values.api.serviceMonitor.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}
 {{- fail "api.serviceMonitor.enabled needs the Prometheus Operator CRDs (monitoring.coreos.com/v1 ServiceMonitor) in the cluster; with `helm template` pass --api-versions monitoring.coreos.com/v1/ServiceMonitor" }}
 {{- end }}

@@ -142,6 +142,9 @@ def test_install_creates_every_object(tools: Tools, release: Release) -> None:
         ("deployment", f"{prefix}-api"),
         ("service", f"{prefix}-api"),
         ("poddisruptionbudget", f"{prefix}-api"),
+        ("deployment", f"{prefix}-audit-verifier"),
+        ("service", f"{prefix}-audit-verifier"),
+        ("poddisruptionbudget", f"{prefix}-audit-verifier"),
         ("serviceaccount", f"{prefix}-operator"),
         ("serviceaccount", f"{prefix}-api"),
     ]:
@@ -170,15 +173,21 @@ def test_pods_pass_restricted_pod_security_admission(tools: Tools, release: Rele
 
     def pods() -> list[dict[str, Any]] | None:
         items: list[dict[str, Any]] = tools.get_json("pods", "-n", ns)["items"]
-        return items if len(items) == 3 else None
+        return items if len(items) == 4 else None
 
     # The ReplicaSet controller created every pod, so admission let each of them in.
-    created = wait_until(pods, what=f"the chart's 3 pods in {ns} (1 operator, 2 API)")
+    created = wait_until(
+        pods, what=f"the chart's 4 pods in {ns} (1 operator, 2 API, 1 audit verifier)"
+    )
     by_component: dict[str, list[dict[str, Any]]] = {}
     for pod in created:
         component = pod["metadata"]["labels"]["app.kubernetes.io/component"]
         by_component.setdefault(component, []).append(pod)
-    assert {k: len(v) for k, v in by_component.items()} == {"operator": 1, "api": 2}
+    assert {k: len(v) for k, v in by_component.items()} == {
+        "operator": 1,
+        "api": 2,
+        "audit-verifier": 1,
+    }
 
     def token_volumes(pod: dict[str, Any]) -> list[str]:
         return [
@@ -190,6 +199,7 @@ def test_pods_pass_restricted_pod_security_admission(tools: Tools, release: Rele
     # Only the operator gets an API token; the control plane's pods cannot authenticate at all.
     assert token_volumes(by_component["operator"][0])
     assert all(not token_volumes(pod) for pod in by_component["api"])
+    assert all(not token_volumes(pod) for pod in by_component["audit-verifier"])
 
 
 # What the operator must be able to do (kopf, reconcile, deletion) ...

@@ -151,6 +151,8 @@ def test_chart_created_secret_feeds_both_apps_and_only_the_api_gets_the_key(
     own_mongodb_key = {
         "r-caas-platform-operator": "OPERATOR_MONGODB_URI",
         "r-caas-platform-api": "API_MONGODB_URI",
+        # The audit verifier is a control plane worker: the API's user.
+        "r-caas-platform-audit-verifier": "API_MONGODB_URI",
     }
     specs = _pod_specs(objects)
     assert set(specs) == set(own_mongodb_key)
@@ -167,7 +169,7 @@ def test_chart_created_secret_feeds_both_apps_and_only_the_api_gets_the_key(
         for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL"):
             assert refs[var] == {"name": "r-caas-platform-backends", "key": var}
         # Least privilege for data too: the operator never sees the control plane's secret.
-        assert ("CAAS_SECRET_KEY" in refs) == name.endswith("-api")
+        assert ("CAAS_SECRET_KEY" in refs) == (name != "r-caas-platform-operator")
 
 
 @pytest.mark.parametrize(
@@ -210,7 +212,7 @@ def test_a_disabled_application_needs_no_mongodb_uri(offline: Tools) -> None:
     )
     (secret,) = kinds(objects)["Secret"]
     assert "OPERATOR_MONGODB_URI" not in secret["stringData"]
-    assert set(_pod_specs(objects)) == {"r-caas-platform-api"}
+    assert set(_pod_specs(objects)) == {"r-caas-platform-api", "r-caas-platform-audit-verifier"}
 
 
 def test_existing_secret_is_referenced_and_no_secret_rendered(offline: Tools) -> None:
@@ -228,7 +230,11 @@ def test_existing_secret_is_referenced_and_no_secret_rendered(offline: Tools) ->
 def test_workloads_are_hardened_with_probes_and_resources(offline: Tools) -> None:
     objects = offline.template(*EXISTING)
     specs = _pod_specs(objects)
-    assert set(specs) == {"r-caas-platform-operator", "r-caas-platform-api"}
+    assert set(specs) == {
+        "r-caas-platform-operator",
+        "r-caas-platform-api",
+        "r-caas-platform-audit-verifier",
+    }
     for spec in specs.values():
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -248,6 +254,18 @@ def test_workloads_are_hardened_with_probes_and_resources(offline: Tools) -> Non
     assert api["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/health"
     assert api["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/internal/ready"
     assert api["automountServiceAccountToken"] is False
+    verifier = specs["r-caas-platform-audit-verifier"]
+    (container,) = verifier["containers"]
+    assert container["command"] == ["caas-audit-verifier"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CAAS_AUDIT_VERIFIER_HOST"] == "0.0.0.0"
+    assert env["CAAS_AUDIT_CHECKPOINT_SECONDS"] == "60"
+    # No Kubernetes access: the API's ServiceAccount, no token.
+    assert verifier["serviceAccountName"] == api["serviceAccountName"]
+    assert verifier["automountServiceAccountToken"] is False
     operator = specs["r-caas-platform-operator"]
     assert operator["containers"][0]["command"] == ["caas-operator"]
     (op_deploy,) = [
@@ -260,13 +278,20 @@ def test_workloads_are_hardened_with_probes_and_resources(offline: Tools) -> Non
 
 def test_api_service_and_disruption_budget(offline: Tools) -> None:
     grouped = kinds(offline.template(*EXISTING))
-    (service,) = grouped["Service"]
+    services = {s["metadata"]["name"]: s for s in grouped["Service"]}
+    assert set(services) == {"r-caas-platform-api", "r-caas-platform-audit-verifier"}
+    service = services["r-caas-platform-api"]
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 3000, "targetPort": "http", "protocol": "TCP"}
     ]
-    (pdb,) = grouped["PodDisruptionBudget"]
-    assert pdb["spec"]["maxUnavailable"] == 1
-    assert pdb["spec"]["selector"]["matchLabels"] == service["spec"]["selector"]
+    assert services["r-caas-platform-audit-verifier"]["spec"]["ports"] == [
+        {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    pdbs = {p["metadata"]["name"]: p for p in grouped["PodDisruptionBudget"]}
+    assert set(pdbs) == set(services)
+    for name, pdb in pdbs.items():
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert pdb["spec"]["selector"]["matchLabels"] == services[name]["spec"]["selector"]
     # Opt-in objects.
     assert "ServiceMonitor" not in grouped
     assert "NetworkPolicy" not in grouped
@@ -278,6 +303,49 @@ def test_api_service_and_disruption_budget(offline: Tools) -> None:
         ),
     )
     assert "either minAvailable or maxUnavailable" in both
+    verifier_both = _fails(
+        offline,
+        *EXISTING,
+        *values(
+            "auditVerifier.podDisruptionBudget.minAvailable=1",
+            "auditVerifier.podDisruptionBudget.maxUnavailable=1",
+        ),
+    )
+    assert "auditVerifier.podDisruptionBudget: set either" in verifier_both
+
+
+def test_audit_verifier_is_switchable_and_part_of_the_control_plane(offline: Tools) -> None:
+    def names(*args: str) -> set[str]:
+        return {
+            d["metadata"]["name"] for d in kinds(offline.template(*EXISTING, *args))["Deployment"]
+        }
+
+    assert "r-caas-platform-audit-verifier" in names()
+    assert "r-caas-platform-audit-verifier" not in names(*values("auditVerifier.enabled=false"))
+    # It runs with the API's identity and settings, so not without the API.
+    assert names(*values("api.enabled=false")) == {"r-caas-platform-operator"}
+    # The API's extra settings (its audit key's name, say) reach the verifier too, then its own.
+    objects = offline.template(
+        *EXISTING,
+        "--set-json",
+        'api.extraEnv=[{"name":"CAAS_AUDIT_KEY_NAME","value":"audit.example/k"}]',
+        "--set-json",
+        'auditVerifier.extraEnv=[{"name":"CAAS_LOG_LEVEL","value":"debug"}]',
+    )
+    (container,) = _pod_specs(objects)["r-caas-platform-audit-verifier"]["containers"]
+    env = [(e["name"], e.get("value")) for e in container["env"]]
+    assert ("CAAS_AUDIT_KEY_NAME", "audit.example/k") in env
+    assert env[-1] == ("CAAS_LOG_LEVEL", "debug")
+    enabled = values("auditVerifier.serviceMonitor.enabled=true")
+    assert "auditVerifier.serviceMonitor.enabled needs" in _fails(offline, *EXISTING, *enabled)
+    monitors = kinds(
+        offline.template(
+            *EXISTING, *enabled, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor"
+        )
+    )["ServiceMonitor"]
+    (monitor,) = monitors
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
 
 
 def test_service_monitor_needs_and_uses_the_prometheus_operator_api(offline: Tools) -> None:
@@ -297,6 +365,8 @@ def test_network_policies_admit_only_the_api_port(offline: Tools) -> None:
     policies = {p["metadata"]["name"]: p["spec"] for p in kinds(objects)["NetworkPolicy"]}
     api = policies["r-caas-platform-api"]
     assert api["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    verifier = policies["r-caas-platform-audit-verifier"]
+    assert verifier["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}]}]
     assert policies["r-caas-platform-operator"]["ingress"] == []
     assert all(spec["policyTypes"] == ["Ingress"] for spec in policies.values())
     restricted = offline.template(
@@ -423,5 +493,6 @@ def test_install_yaml_is_the_default_chart_with_a_secret_reference(offline: Tool
     assert mongodb_keys == {
         "caas-platform-operator": "OPERATOR_MONGODB_URI",
         "caas-platform-api": "API_MONGODB_URI",
+        "caas-platform-audit-verifier": "API_MONGODB_URI",
     }
     assert all(d["metadata"].get("namespace", "caas-system") == "caas-system" for d in docs)
