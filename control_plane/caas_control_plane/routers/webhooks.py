@@ -8,6 +8,7 @@ from typing import Annotated, Final
 
 from fastapi import APIRouter, Path, Response
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from caas_control_plane.deps import ClientDep, WebhookAdminDep, WebhookReaderKey, WebhookWriterKey
 from caas_control_plane.problems import (
@@ -33,6 +34,16 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 _NO_STORE: Final = {"Cache-Control": "no-store"}
 MAX_FILTERS: Final = 64
 MAX_OVERLAP_SECONDS: Final = 30 * 24 * 3600
+
+
+class _EndpointSegment(StringConvertor):
+    """An endpoint id segment, never the collection's own `event-types`: so
+    `PUT /v1/webhooks/event-types` is a 405 naming GET, not an endpoint id refused."""
+
+    regex = r"(?!event-types(?:/|$))[^/]+"
+
+
+register_url_convertor("webhook_endpoint", _EndpointSegment())
 _KNOWN_FILTERS: Final = [
     ALL_EVENTS,
     *(t.name for t in CATALOGUE),
@@ -255,7 +266,7 @@ async def create_webhook(
 
 
 @router.get(
-    "/{endpoint_id}",
+    "/{endpoint_id:webhook_endpoint}",
     response_model=WebhookPublic,
     responses=problems(**COMMON, _404="No such endpoint"),
 )
@@ -267,7 +278,7 @@ async def get_webhook(
 
 
 @router.put(
-    "/{endpoint_id}",
+    "/{endpoint_id:webhook_endpoint}",
     response_model=WebhookPublic,
     responses=problems(**COMMON, _404="No such endpoint", _409=_OWNED),
 )
@@ -290,7 +301,7 @@ async def update_webhook(
 
 
 @router.delete(
-    "/{endpoint_id}",
+    "/{endpoint_id:webhook_endpoint}",
     status_code=204,
     responses=problems(**COMMON, _404="No such endpoint", _409=_OWNED),
 )
@@ -304,7 +315,7 @@ async def delete_webhook(
 
 
 @router.post(
-    "/{endpoint_id}/rotate-secret",
+    "/{endpoint_id:webhook_endpoint}/rotate-secret",
     response_model=SecretRotated,
     responses=problems(**COMMON, _404="No such endpoint", _409=_OWNED),
     summary="Rotate the signing secret (the new one is returned once)",
