@@ -1,6 +1,7 @@
 """`/metrics` (Prometheus) and `/healthz` of the verifier, on a port of their own.
 
-Healthy means working: the consumer thread runs and a pass over every log ended recently. An
+Healthy means working: the consumer thread runs and a pass over every log ended (or, on a long
+first pass, progressed) recently. An
 inconsistency found does not make the verifier unhealthy (restarting it would not help; the
 counter and the integrity event report it).
 """
@@ -22,7 +23,7 @@ from caas_control_plane.audit_verifier.metrics import VerifierMetrics
 def create_app(
     *,
     metrics: VerifierMetrics,
-    last_pass: Callable[[], float | None],
+    last_active: Callable[[], float | None],
     consuming: Callable[[], bool],
     stale_after: float,
 ) -> Starlette:
@@ -32,17 +33,17 @@ def create_app(
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:
-        passed = last_pass()
+        passed = last_active()
         age = None if passed is None else time.monotonic() - passed
         problems = []
         if not consuming():
             problems.append("the platform.audit consumer is not running")
         if age is None or age > stale_after:
-            problems.append("no pass over the logs ended recently")
+            problems.append("no pass over the logs ended or progressed recently")
         body = {
             "status": "ok" if not problems else "failing",
             "problems": problems,
-            "lastPassSecondsAgo": None if age is None else round(age, 1),
+            "lastActivitySecondsAgo": None if age is None else round(age, 1),
         }
         return JSONResponse(body, status_code=200 if not problems else 503)
 

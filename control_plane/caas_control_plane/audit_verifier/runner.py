@@ -99,9 +99,9 @@ class VerifierProcess:
         if serve_http:
             app = create_app(
                 metrics=metrics,
-                last_pass=lambda: verifier.last_pass,
+                last_active=lambda: verifier.last_activity,
                 consuming=lambda: consumer.alive,
-                # Several passes missed (a pass over large logs may take a while).
+                # Several passes missed; a long first pass stores progress as it goes.
                 stale_after=max(3 * timing.scan, 60.0) + 5 * settings.backend_timeout,
             )
             config = uvicorn.Config(

@@ -119,6 +119,7 @@ class AuditVerifier:
         # Messages whose entry was not appended yet: event id -> (message, first seen).
         self._pending: dict[str, tuple[Mapping[str, Any], datetime]] = {}
         self.last_pass: float | None = None  # monotonic time of the last full pass
+        self.last_activity: float | None = None  # ... or of the last progress within a pass
 
     async def load(self) -> None:
         """Resume from the persisted states (call once, before anything else)."""
@@ -140,11 +141,11 @@ class AuditVerifier:
     async def _verify_locked(self, log: str) -> LogState:
         state = self.state(log)
         head = await self._store.head(log)
-        notes = dict(await self._store.checkpoints(log, start=state.size, end=head.size))
         problem: Problem | None = None
         while True:
             end = min(state.size + self.timing.batch, head.size)
             chunk = await self._reader.entries(log, start=state.size, end=end)
+            notes = dict(await self._store.checkpoints(log, start=state.size, end=end))
             if state.size < head.size and not chunk:
                 # The head counts entries the log no longer has (its tail was deleted).
                 found = Problem(
@@ -160,9 +161,18 @@ class AuditVerifier:
             problem = problem or found_in_chunk
             if state.size == before or state.size >= head.size:
                 break
+            await self._progress(state)
         problem = problem or check_head(state, head)
         self.metrics.lag.labels(log).set(max(head.size - state.size, 0))
         return await self._settle(state, problem)
+
+    async def _progress(self, state: LogState) -> None:
+        """Store the progress of a long verification (millions of entries after a first start
+        take minutes): a restart meanwhile resumes there, and /healthz sees the verifier work."""
+        await self._states_store.save(state)
+        self._states[state.log] = state
+        self._publish(state)
+        self.last_activity = time.monotonic()
 
     async def _settle(
         self, state: LogState, problem: Problem | None, *, recurs: bool = True
@@ -272,7 +282,7 @@ class AuditVerifier:
         """One pass over every stored log (what arrived while Kafka was down included)."""
         for log in await self._store.logs():
             await self.verify(log)
-        self.last_pass = time.monotonic()
+        self.last_pass = self.last_activity = time.monotonic()
         self.metrics.last_pass.set(time.time())
 
     async def sign_checkpoints(self) -> None:

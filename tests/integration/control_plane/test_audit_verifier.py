@@ -57,6 +57,7 @@ async def verifier(
     database: str = PLATFORM_DATABASE,
     relay: bool = True,
     group: str | None = None,
+    scan: float = 0.5,
     **env: str,
 ) -> AsyncIterator[tuple[VerifierProcess, str]]:
     """A verifier's run loop in-process (its own consumer group, /metrics on a free port)."""
@@ -75,7 +76,8 @@ async def verifier(
         # A new group of a test starts at the end of the topic (not at 30 days of other tests);
         # a group with committed offsets starts from them.
         offset_reset="latest",
-        timing=Timing(scan=0.5, checkpoint=1.0, reverify=0, append_wait=5.0),
+        # Small reads: every log here spans several (progress stored between them).
+        timing=Timing(scan=scan, checkpoint=1.0, reverify=0, append_wait=5.0, batch=4),
     )
     try:
         yield process, f"http://127.0.0.1:{port}"
@@ -114,7 +116,7 @@ async def test_a_verifier_reaches_the_head_of_a_log_written_by_a_real_api(
 ) -> None:
     log = log_of(tenant.name)
     store = AuditLogStore(mongo[PLATFORM_DATABASE])
-    async with verifier(stack, CAAS_AUDIT_VERIFY_SCAN_SECONDS="3600") as (process, url):
+    async with verifier(stack, scan=3600) as (process, url):
         await asyncio.to_thread(process.consumer.assigned.wait, 60)
         async with running_app(make_settings(stack)) as (_, client):
             for i in range(6):
@@ -317,7 +319,7 @@ async def _outage_then_recovery(
     ids = [e.entry.id for e in entries]
 
     # Kafka is back: a verifier that reaches it resumes from the stored state (not from 0)...
-    async with verifier(stack, group=group, CAAS_AUDIT_VERIFY_SCAN_SECONDS="3600") as (
+    async with verifier(stack, group=group, scan=3600) as (
         back,
         url,
     ):
