@@ -15,7 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final, TypeVar
@@ -387,14 +387,22 @@ class AuditLogService:
         log = log_of(tenant)
         size = (await self._store.head(log)).size
         first, stop = check_range(start=start, end=end, size=size, location="body")
-        key = self._signer.verifier_key
         if first == stop:  # an empty log: nothing to check, nothing wrong
             report = Report(
                 problem=None, log=log, size=0, root=EMPTY_ROOT, entries=0, checkpoints=0
             )
             return Verification(log=log, start=first, end=stop, report=report)
+        try:
+            report = await self._verify_range(log, first, stop)
+        except EntryFormatError as error:
+            report = await self._unreadable_report(log, first, stop, error)
+        return Verification(log=log, start=first, end=stop, report=report)
+
+    async def _verify_range(self, log: str, start: int, end: int) -> Report:
+        """verify_export over the store's export of [start, end), in a thread, streamed."""
         loop = asyncio.get_running_loop()
-        batches = _batched(self._export(log, start=first, end=stop))
+        batches = _batched(self._export(log, start=start, end=end))
+        key = self._signer.verifier_key
 
         def lines() -> Iterator[bytes]:
             # The verifier is CPU-bound and synchronous: it runs in a thread and pulls the
@@ -406,13 +414,31 @@ class AuditLogService:
                 yield from batch
 
         try:
-            report = await asyncio.to_thread(lambda: verify_export(lines=lines(), key=key, log=log))
-        except EntryFormatError as error:
-            # The store cannot even decode an entry: name it as the verifier would.
-            seq = await self._first_unreadable(log, first, stop)
-            problem = Problem(kind=Kind.MALFORMED, line=0, seq=seq, detail=str(error))
-            report = Report(problem=problem, log=log, size=0, root=b"", entries=0, checkpoints=0)
-        return Verification(log=log, start=first, end=stop, report=report)
+            return await asyncio.to_thread(lambda: verify_export(lines=lines(), key=key, log=log))
+        finally:
+            await batches.aclose()  # the verifier may stop at the first problem
+
+    async def _unreadable_report(
+        self, log: str, start: int, end: int, error: EntryFormatError
+    ) -> Report:
+        """The store cannot decode an entry (its bytes are not even a canonical entry): the
+        first problem is in the readable part before it, or it is that entry."""
+        bad = await self._first_unreadable(log, start, end)
+        size, root = 0, b""
+        if bad is not None and bad > start:
+            prefix = await self._verify_range(log, start, bad)
+            if not prefix.ok:
+                return prefix
+            size, root = prefix.size, prefix.root
+        detail = f"the stored entry is not a canonical entry: {error}"
+        return Report(
+            problem=Problem(kind=Kind.MALFORMED, line=0, seq=bad, detail=detail),
+            log=log,
+            size=size,
+            root=root,
+            entries=0 if bad is None else bad - start,
+            checkpoints=0,
+        )
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -451,7 +477,7 @@ class AuditLogService:
         return None  # readable now (changed meanwhile): the seq is not known
 
 
-async def _batched(lines: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+async def _batched(lines: AsyncIterator[bytes]) -> AsyncGenerator[list[bytes]]:
     batch: list[bytes] = []
     async for line in lines:
         batch.append(line)

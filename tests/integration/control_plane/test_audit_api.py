@@ -49,6 +49,14 @@ async def tenants(
 
     yield make
     db = mongo["caas_platform"]
+    # Events still in flight would be appended to a log deleted under the writer's feet: let the
+    # relay (the app is still running) deliver them first.
+    names = [tenant.name for tenant in made]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while await db["outbox"].count_documents({"payload.tenant": {"$in": names}}, limit=1):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     for tenant in made:
         log = f"tenant:{tenant.name}"
         await db["security_audit_logs"].delete_many({"log": log})
@@ -425,6 +433,23 @@ async def test_verify_reports_ok_then_names_the_entry_changed_in_the_database(
     assert before["ok"] is True, "the range before the change still verifies"
     shown = (await client.get(f"{AUDIT}/entries/{items[1]['id']}", headers=tenant.headers)).json()
     assert shown["action"] == "auth.token.revoked", "what is shown is what is stored in `e`"
+
+    # Entry 2's bytes made an unknown format: not an entry any more. The first problem is
+    # still entry 1's; once that is put back, it is entry 2, which nothing can display.
+    third = await entries.find_one({"_id": items[0]["id"]})
+    assert third is not None
+    assert third["seq"] == 2
+    unknown = third["e"].replace('{"v":1,', '{"v":2,', 1)
+    await entries.update_one({"_id": third["_id"]}, {"$set": {"e": unknown}})
+    broken = (await client.post(verify, headers=tenant.headers)).json()
+    assert (broken["problem"]["kind"], broken["problem"]["seq"]) == ("modified", 1)
+    await entries.update_one({"_id": stored["_id"]}, {"$set": {"e": stored["e"]}})
+    broken = (await client.post(verify, headers=tenant.headers)).json()
+    assert (broken["problem"]["kind"], broken["problem"]["seq"]) == ("malformed", 2)
+    assert broken["size"] == 2, "entries 0 and 1 verified"
+    corrupt = await client.get(AUDIT, headers=tenant.headers)
+    assert corrupt.status_code == 500
+    assert corrupt.json()["type"].endswith("/audit-log-corrupt")
 
     for body, field in (({"from": 2, "to": 1}, "from"), ({"to": 4}, "to"), ({"from": 3}, "from")):
         refused = await client.post(verify, headers=tenant.headers, json=body)

@@ -107,6 +107,8 @@ class MemoryLogs:
         return Head(log=log, size=frontier.size, frontier=tuple(frontier.hashes), last=last)
 
     async def entries(self, log: str, *, start: int, end: int) -> Sequence[Record]:
+        for record in self.records[start:end]:
+            Entry.decode(record.raw)  # as the store: bytes that are no entry cannot be read
         return self.records[start:end]
 
     async def entry_by_id(self, log: str, event_id: str) -> Record | None:
@@ -156,6 +158,7 @@ class MemoryLogs:
         stored = [_stored_line(line, by_seq) for line in lines]
 
         async def produce() -> AsyncIterator[bytes]:
+            await self.entries(log, start=start, end=stop)  # reads (and decodes) as the store's
             for line in stored:
                 yield line
 
@@ -281,3 +284,19 @@ async def test_verify_names_a_changed_entry_and_ranges_before_it_still_verify() 
     assert (broken.problem.kind.value, broken.problem.seq) == ("modified", 3)
     assert (await audit.verify("acme", start=1, end=3)).report.ok
     assert hashlib.sha256(b"\x00" + forged).hexdigest() != changed.hash
+
+
+async def test_an_entry_that_cannot_be_decoded_is_named_after_any_earlier_problem() -> None:
+    logs = MemoryLogs(6)
+    audit = service(logs)
+    # Format version 2: bytes the store cannot decode into an entry.
+    logs.records[4] = replace(logs.records[4], raw=logs.records[4].raw.replace(b'"v":1', b'"v":2'))
+    broken = (await audit.verify("acme", start=None, end=None)).report
+    assert broken.problem is not None
+    assert (broken.problem.kind.value, broken.problem.seq, broken.size) == ("malformed", 4, 4)
+    changed = logs.records[1]
+    forged = changed.raw.replace(b"auth.token.issued", b"auth.token.revoked")
+    logs.records[1] = replace(changed, raw=forged, entry=Entry.decode(forged))
+    earlier = (await audit.verify("acme", start=None, end=None)).report
+    assert earlier.problem is not None
+    assert (earlier.problem.kind.value, earlier.problem.seq) == ("modified", 1)
