@@ -270,19 +270,24 @@ class AuditLogService:
         """Entries newest first, `limit` at most, below the cursor's position."""
         before = None if cursor is None else decode_cursor(cursor)
         log = log_of(tenant)
+        limit = min(limit, MAX_PAGE)
+        # The query copy of `at` is a BSON date, truncated to the millisecond: an entry a few
+        # microseconds before `until` may carry the same copy as `until` itself. The store is
+        # asked one millisecond wider and the entry's own time decides (`matches`).
+        until = None if selected.until is None else selected.until + timedelta(milliseconds=1)
         # One more than asked says whether another page exists, without counting.
         found = await self._corrupt_guard(
             self._store.search(
                 log,
                 before=before,
-                limit=min(limit, MAX_PAGE) + 1,
+                limit=limit + 1,
                 action=selected.action,
                 outcome=selected.outcome,
                 actor_id=selected.actor_id,
                 target_type=selected.target_type,
                 target_id=selected.target_id,
                 since=selected.since,
-                until=selected.until,
+                until=until,
             )
         )
         page, more = found[:limit], len(found) > limit
