@@ -96,7 +96,7 @@ class LogState:
     size: int = 0
     frontier: tuple[bytes, ...] = ()
     last: str = GENESIS
-    signed: int = 0  # the largest size this verifier signed or found signed and checked
+    signed: int = 0  # the largest size this verifier signed (or found signed) and checked
     problem: Problem | None = None  # an entry/head problem raised (found again every pass)
     flagged: Problem | None = None  # a problem that cannot recur, raised once (see `settle`)
 
@@ -128,14 +128,11 @@ def advance(
     notes = {} if checkpoints is None or key is None else checkpoints
     frontier = Frontier(size=state.size, hashes=state.frontier)
     last, log = state.last, state.log
-    signed = state.signed
 
     def at_size() -> Problem | None:
-        nonlocal signed
         note = notes.get(frontier.size)
         if note is None or key is None:
             return None
-        signed = max(signed, frontier.size)
         return check_checkpoint(
             log=log, size=frontier.size, note=note, key=key, root=frontier.root()
         )
@@ -151,7 +148,7 @@ def advance(
         frontier.append(bytes.fromhex(stored.hash))
         last = stored.hash
         problem = problem or at_size()
-    moved = replace(state, size=frontier.size, frontier=frontier.hashes, last=last, signed=signed)
+    moved = replace(state, size=frontier.size, frontier=frontier.hashes, last=last)
     return moved, problem
 
 

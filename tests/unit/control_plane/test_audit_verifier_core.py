@@ -18,6 +18,7 @@ from caas_control_plane.audit_verifier.core import (
     check_prefix,
     settle,
 )
+from caas_control_plane.audit_verifier.service import integrity_event
 from caas_control_plane.audit_verifier.witness import check_witness
 from caas_core.auditlog.append import Head, plan_append
 from caas_core.auditlog.checkpoint import Checkpoint, CheckpointSigner, origin_for
@@ -165,7 +166,7 @@ def test_checkpoints_are_checked_when_their_size_is_reached() -> None:
     good = {4: _note(4, _root(entries[:4])), 12: _note(12, _root(entries))}
     state, problem = advance(LogState(log=LOG), _stored(entries), checkpoints=good, key=KEY)
     assert problem is None
-    assert state.signed == 12
+    assert state.size == 12
     # Signed over other entries.
     bad_root = {8: _note(8, _root(entries[:7]))}
     state, problem = advance(LogState(log=LOG), _stored(entries), checkpoints=bad_root, key=KEY)
@@ -310,3 +311,15 @@ def test_kafka_messages_witness_the_logged_fields() -> None:
 def test_the_state_refuses_an_impossible_frontier() -> None:
     with pytest.raises(ValueError, match="frontier"):
         LogState(log=LOG, size=3, frontier=(bytes(32),), last="a" * 64)
+
+
+def test_the_integrity_event_is_one_per_log_seq_and_kind() -> None:
+    problem = Problem(log=LOG, seq=7, kind=Inconsistency.MODIFIED, detail="changed")
+    event = integrity_event(problem, at=START)
+    again = integrity_event(dataclasses.replace(problem, detail="other words"), at=START)
+    assert event.id == again.id  # two verifiers, or a restart, log it once
+    assert event.id != integrity_event(dataclasses.replace(problem, seq=8), at=START).id
+    assert event.action == "security.audit.integrity"
+    assert event.tenant is None  # the platform's log
+    assert (event.target_type, event.target_id) == ("audit_log", LOG)
+    assert dict(event.details) == {"log": LOG, "seq": 7, "kind": "modified", "detail": "changed"}
