@@ -74,9 +74,7 @@ async def cleanup(mongo: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[list
 
 
 @pytest.fixture
-async def make_tenant(
-    tenant_factory: Callable[..., Any], cleanup: list[str]
-) -> Callable[..., Any]:
+async def make_tenant(tenant_factory: Callable[..., Any], cleanup: list[str]) -> Callable[..., Any]:
     async def make(scopes: tuple[str, ...] = ("*",)) -> Tenant:
         created: Tenant = await tenant_factory(scopes)
         cleanup.append(created.name)
@@ -488,3 +486,60 @@ async def test_platform_events_land_on_platform_events(
     assert seen["api_key.revoked"]["data"]["keyId"] == key_id
     assert seen["api_key.created"]["id"].startswith("evt_")
     assert seen["api_key.created"]["id"] != seen["api_key.revoked"]["id"]
+
+
+async def test_the_quota_holds_under_concurrent_writers(
+    api: Api, make_tenant: Callable[..., Any], mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    _, client = api
+    tenant = await make_tenant()
+    db = mongo["caas_platform"]
+    await TenantProfileStore(db).sync_plan(
+        tenant.name, plan={"maxWebhooks": 3}, now=datetime.now(UTC)
+    )
+    store = WebhookStore(db)
+
+    async def by_rest() -> str:
+        response = await client.post("/v1/webhooks", headers=tenant.headers, json=body())
+        return "created" if response.status_code == 201 else str(response.status_code)
+
+    async def by_operator(uid: str) -> str:
+        try:
+            await store.register(
+                operator_endpoint(tenant.name, uid), writer=WebhookWriter.OPERATOR, quota=3
+            )
+        except WebhookQuotaError:
+            return "403"
+        return "created"
+
+    outcomes = await asyncio.gather(
+        *(by_rest() for _ in range(6)), *(by_operator(f"uid-c{i}") for i in range(4))
+    )
+    assert sorted(outcomes) == ["403"] * 7 + ["created"] * 3
+    assert len(await store.list_for_tenant(tenant.name)) == 3
+
+
+async def test_session_events_land_on_platform_events(
+    api: Api, make_tenant: Callable[..., Any], consumer: Consumer
+) -> None:
+    _, client = api
+    tenant = await make_tenant()
+    issued = await client.post("/v1/auth/sdk/token", headers=tenant.headers, json={"userId": "u7"})
+    assert issued.status_code == 200, issued.text
+    tokens = issued.json()
+    logout = await client.post(
+        "/v1/auth/logout", headers={"Authorization": f"Bearer {tokens['accessToken']}"}
+    )
+    assert logout.status_code == 204
+    seen: dict[str, dict[str, Any]] = {}
+
+    def wanted(topic: str, envelope: dict[str, Any]) -> bool:
+        if topic == "platform.events" and envelope.get("tenant") == tenant.name:
+            seen[envelope["type"]] = envelope
+        return {"session.created", "session.revoked"} <= set(seen)
+
+    await asyncio.to_thread(consume_until, consumer, wanted)
+    assert seen["session.created"]["data"]["sessionId"] == tokens["sessionId"]
+    assert seen["session.created"]["data"]["userId"] == "u7"
+    assert seen["session.revoked"]["data"]["sessionId"] == tokens["sessionId"]
+    assert seen["session.revoked"]["data"]["via"] == "auth.logout"

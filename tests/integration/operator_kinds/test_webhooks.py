@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from lightkube.resources.core_v1 import Secret
 
 from caas_core.domain.naming import PLATFORM_DATABASE
-from caas_core.domain.webhook_records import WebhookWriter, endpoint_id, fingerprint, signing_key
+from caas_core.domain.webhook_records import (
+    WebhookEndpoint,
+    WebhookWriter,
+    endpoint_id,
+    fingerprint,
+    new_endpoint_id,
+    signing_key,
+)
 from caas_core.domain.webhook_urls import HostResolutionError
 from caas_operator.shared.status import KindResult
 from caas_operator.webhook.reconcile import reconcile_webhook, unregister_webhook
@@ -144,3 +152,25 @@ async def test_deletion_unregisters_and_the_quota_counts_endpoints(tenant: Tenan
     assert await unregister_webhook(tenant.ctx, uid=uid)
     assert await store(tenant).get(endpoint_id(uid)) is None
     assert not await unregister_webhook(tenant.ctx, uid=uid)
+
+
+async def test_rest_endpoints_count_toward_the_resources_quota(tenant: Tenant) -> None:
+    # An endpoint registered through /v1/webhooks (the API writer) takes one of the plan's two
+    # places, so the resource side gets one only; the REST endpoint stays the API's.
+    now = datetime.now(UTC)
+    rest = WebhookEndpoint(
+        endpoint_id=new_endpoint_id(), tenant=tenant.name, url="https://hooks.example.com/rest",
+        event_types=("*",), enabled=True, secret_ref=None, secret_fingerprint="f" * 16,
+        managed_by=WebhookWriter.API, created_at=now, updated_at=now,
+    )  # fmt: skip
+    await store(tenant).register(rest, writer=WebhookWriter.API, quota=2)
+    first = await tenant.create("Webhook", "a", {"url": "https://hooks.example.com/a"})
+    assert ready(await reconcile(tenant, first))["status"] == "True"
+    second = await reconcile(
+        tenant, await tenant.create("Webhook", "b", {"url": "https://hooks.example.com/b"})
+    )
+    assert (ready(second)["reason"], second.retry) == ("QuotaExceeded", True)
+    assert "allows 2" in ready(second)["message"]
+    kept = await store(tenant).get(rest.endpoint_id)
+    assert kept is not None
+    assert kept.managed_by is WebhookWriter.API
