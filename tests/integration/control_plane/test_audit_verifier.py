@@ -238,6 +238,52 @@ async def test_a_tampered_entry_is_raised_once_with_a_counter_and_an_audit_event
         await mongo.drop_database(name)
 
 
+async def test_a_log_rewritten_consistently_is_caught_by_its_kafka_message(
+    stack: Stack, mongo: Mongo
+) -> None:
+    name = f"it_audit_verifier_{secrets.token_hex(4)}"
+    db = mongo[name]
+    tenant = f"rewritten-{secrets.token_hex(3)}"
+    log = log_of(tenant)
+    published = [
+        {
+            "id": f"evt-{i}",
+            "at": f"2026-12-01T04:00:{i:02d}+00:00",
+            "action": "apikey.created",
+            "outcome": "success",
+            "actor": {"type": "api_key", "id": "k-admin"},
+            "tenant": tenant,
+            "target": {"type": "api_key", "id": f"k-{i}"},
+            "ip": "10.0.0.1",
+        }
+        for i in range(5)
+    ]
+    try:
+        # What MongoDB holds says entry 3 revoked a key; what was published said it created
+        # one. The stored chain is consistent (hashes, links, head): only Kafka can tell.
+        stored = [dict(e) for e in published]
+        stored[3] = {**stored[3], "action": "apikey.revoked"}
+        await AuditLogStore(db).append(stored)
+        async with verifier(
+            stack, kafka=CLOSED_PORT_URL, database=name, MONGODB_URI=stack.mongodb_uri
+        ) as (process, url):
+            await process.verifier.on_messages(published)  # as the consumer hands them over
+            state = process.verifier.state(log)
+            assert state.size == 5  # the chain itself verifies
+            assert state.flagged is not None
+            assert (state.flagged.kind, state.flagged.seq) == ("witness-mismatch", 3)
+            assert "action" in state.flagged.detail
+            text = await scrape(url)
+            assert metric(text, "caas_audit_integrity_failures_total", log) == 1
+            assert metric(text, "caas_audit_witnessed_messages_total", log) == 5
+            # Redelivered (at-least-once): compared again, not raised again.
+            await process.verifier.on_messages(published)
+            text = await scrape(url)
+            assert metric(text, "caas_audit_integrity_failures_total", log) == 1
+    finally:
+        await mongo.drop_database(name)
+
+
 async def test_kafka_down_during_audit_writes_loses_nothing_and_the_verifier_catches_up(
     stack: Stack, tenant: Tenant, mongo: Mongo
 ) -> None:
