@@ -1,7 +1,8 @@
 """The POST of one attempt: one lookup, the vetted address connected to, no redirects, a
 bounded read, a deadline over everything.
 
-HTTP/1.1 with h11 over asyncio streams, so the address connected to is exactly the one vetted
+HTTP/1.1 over asyncio streams (the request written here, the answer parsed by httptools, the
+C parser uvicorn uses), so the address connected to is exactly the one vetted
 (TLS still verifies the certificate for the host name, sent as SNI and in `Host`). Idle
 connections are kept per (address, port, host) and reused when the next attempt's own lookup
 vets the same address: keep-alive without trusting an old lookup.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import re
 import socket
 import ssl
 import time
@@ -20,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import SplitResult, urlsplit
 
-import h11
+import httptools
 
 from caas_control_plane.dispatcher.outcomes import AttemptResult, FailureKind
 from caas_control_plane.dispatcher.schedule import parse_retry_after
@@ -38,6 +41,8 @@ RESPONSE_BODY_CAP: Final = 64 * 1024
 USER_AGENT: Final = "caas-webhooks/1"
 _READ: Final = 65536
 _IDLE_PER_TARGET: Final = 64
+_VERDICTS: Final = 10_000
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 PoolKey = tuple[str, str, int, str]  # scheme, address, port, host
 
@@ -91,6 +96,7 @@ class WebhookClient:
         self._body_cap = body_cap
         self._tls = ssl.create_default_context()
         self._idle: dict[PoolKey, list[_Conn]] = {}
+        self._verdicts: dict[tuple[str, tuple[str, ...]], str | WebhookUrlError] = {}
 
     async def post(self, url: str, headers: Mapping[str, str], body: bytes) -> Attempted:
         """POST `body` to `url` once; never raises for the receiver's or network's faults."""
@@ -98,7 +104,7 @@ class WebhookClient:
         address: str | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                parts = urlsplit(url)
+                parts = _split(url)
                 scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
                 port = parts.port or (443 if scheme == "https" else 80)
                 self._check_scheme(scheme)
@@ -117,7 +123,7 @@ class WebhookClient:
             result, excerpt = _failed(FailureKind.TIMEOUT, f"no answer in {self._timeout:g} s")
         except ssl.SSLError as exc:
             result, excerpt = _failed(FailureKind.TLS, f"TLS: {exc.reason or exc}")
-        except h11.ProtocolError as exc:
+        except ProtocolError as exc:
             result, excerpt = _failed(FailureKind.PROTOCOL, f"not HTTP/1.1: {exc}")
         except OSError as exc:
             result, excerpt = _failed(FailureKind.CONNECT, f"connection: {exc}")
@@ -129,16 +135,33 @@ class WebhookClient:
             raise WebhookUrlError(UrlProblem.INSECURE_SCHEME, f"scheme {scheme} is not allowed")
 
     async def _vetted(self, host: str, port: int) -> str:
-        self._policy.vet_host(host)
         if is_literal(host):
-            return self._policy.vet(host, [host])
+            return self._verdict(host, (host,))
+        self._policy.vet_host(host)
         try:
             addresses = await self._resolve(host, port)
         except HostResolutionError as exc:
             raise WebhookUrlError(
                 UrlProblem.UNRESOLVABLE_HOST, f"host {host}: {exc}", retryable=True
             ) from None
-        return self._policy.vet(host, addresses)
+        return self._verdict(host, tuple(addresses))
+
+    def _verdict(self, host: str, addresses: tuple[str, ...]) -> str:
+        """The vetting of this lookup's answer: a pure function of (host, addresses), so it is
+        remembered (parsing and classifying addresses costs more than the rest of a POST)."""
+        key = (host, addresses)
+        known = self._verdicts.get(key)
+        if known is None:
+            try:
+                known = self._policy.vet(host, addresses)
+            except WebhookUrlError as exc:
+                known = exc
+            if len(self._verdicts) >= _VERDICTS:
+                self._verdicts.clear()
+            self._verdicts[key] = known
+        if isinstance(known, WebhookUrlError):
+            raise known
+        return known
 
     async def _exchange(
         self,
@@ -152,7 +175,7 @@ class WebhookClient:
             conn = idle.pop()
             try:
                 return await self._once(key, conn, parts, headers, body)
-            except (OSError, h11.ProtocolError, _StaleError):
+            except (OSError, ProtocolError, _StaleError):
                 # A kept connection the receiver had closed: try the next (or a fresh) one.
                 conn.close()
         conn = await self._connect(key)
@@ -179,66 +202,43 @@ class WebhookClient:
         headers: Mapping[str, str],
         body: bytes,
     ) -> tuple[AttemptResult, str]:
-        scheme, _, port, host = key
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        default_port = 443 if scheme == "https" else 80
-        authority = host if port == default_port else f"{_bracket(host)}:{port}"
-        machine = h11.Connection(h11.CLIENT)
-        request = h11.Request(
-            method="POST",
-            target=target,
-            headers=[
-                ("host", authority),
-                ("user-agent", USER_AGENT),
-                ("content-type", "application/json"),
-                ("content-length", str(len(body))),
-                *headers.items(),
-            ],
-        )
-        conn.writer.write(machine.send(request) + machine.send(h11.Data(data=body)))
-        conn.writer.write(machine.send(h11.EndOfMessage()))
+        conn.writer.write(_request(key, parts, headers, body))
         await conn.writer.drain()
-        response: h11.Response | None = None
-        chunks: list[bytes] = []
-        size = 0
-        truncated = False
+        answer = _Answer(self._body_cap)
+        parser = httptools.HttpResponseParser(answer)
         got_bytes = False
-        while True:
-            event = machine.next_event()
-            if event is h11.NEED_DATA:
-                data = await conn.reader.read(_READ)
-                if not data and not got_bytes:
+        while not answer.complete and not answer.truncated:
+            data = await conn.reader.read(_READ)
+            if not data:
+                if not got_bytes:
                     raise _StaleError("the connection was closed before any answer")
-                got_bytes = True
-                machine.receive_data(data)
-                continue
-            if isinstance(event, h11.Response):
-                response = event
-            elif isinstance(event, h11.Data):
-                room = self._body_cap - size
-                chunks.append(bytes(event.data[:room]))
-                size += min(len(event.data), room)
-                if len(event.data) > room:
-                    truncated = True
-                    break
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                break
-        assert response is not None
+                if answer.status is None:
+                    raise ConnectionResetError("the connection was closed mid-answer")
+                break  # a body delimited by the connection's end
+            got_bytes = True
+            try:
+                parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                raise ProtocolError("the receiver asked to upgrade the protocol") from None
+            except httptools.HttpParserError as exc:
+                raise ProtocolError(str(exc)) from None
+        if answer.status is None:
+            answer.status = parser.get_status_code()
+        # httptools forgets keep-alive once a message completed: decided from the answer.
         reusable = (
-            not truncated and machine.our_state is h11.DONE and machine.their_state is h11.DONE
+            answer.complete
+            and not answer.truncated
+            and not answer.close
+            and parser.get_http_version() == "1.1"
         )
-        if reusable:
-            self._idle.setdefault(key, [])
-            if len(self._idle[key]) < _IDLE_PER_TARGET:
-                self._idle[key].append(conn)
-            else:
-                conn.close()
+        idle = self._idle.setdefault(key, [])
+        if reusable and len(idle) < _IDLE_PER_TARGET:
+            idle.append(conn)
         else:
             conn.close()
-        found = {name.decode().lower(): value.decode("latin-1") for name, value in response.headers}
-        retry_after = parse_retry_after(found.get("retry-after"), now=datetime.now(UTC))
-        text = b"".join(chunks).decode("utf-8", "replace")
-        return AttemptResult(status=response.status_code, retry_after=retry_after), text
+        retry_after = parse_retry_after(answer.retry_after, now=datetime.now(UTC))
+        text = bytes(answer.body).decode("utf-8", "replace")
+        return AttemptResult(status=answer.status, retry_after=retry_after), text
 
     async def close(self) -> None:
         """Close every kept connection."""
@@ -250,6 +250,58 @@ class WebhookClient:
 
 class _StaleError(Exception):
     """A kept-alive connection turned out closed before the request was answered."""
+
+
+class ProtocolError(Exception):
+    """The receiver's answer is not HTTP/1.x."""
+
+
+class _Answer:
+    """httptools callbacks: the status, `Retry-After` and the body up to the cap."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.status: int | None = None
+        self.retry_after: str | None = None
+        self.body = bytearray()
+        self.truncated = False
+        self.complete = False
+        self.close = False  # the receiver said `connection: close`
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lowered = name.lower()
+        if lowered == b"retry-after":
+            self.retry_after = value.decode("latin-1")
+        elif lowered == b"connection" and b"close" in value.lower():
+            self.close = True
+
+    def on_body(self, data: bytes) -> None:
+        room = self.cap - len(self.body)
+        self.body += data[:room]
+        if len(data) > room:
+            self.truncated = True  # the rest is never read: the connection is dropped
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+def _request(key: PoolKey, parts: SplitResult, headers: Mapping[str, str], body: bytes) -> bytes:
+    """The request's bytes; header values with control characters are refused (they come from
+    event ids, which a raw Kafka producer could set to anything)."""
+    scheme, _, port, host = key
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    authority = host if port == (443 if scheme == "https" else 80) else f"{_bracket(host)}:{port}"
+    lines = [f"POST {target} HTTP/1.1", f"host: {authority}", f"user-agent: {USER_AGENT}",
+             "content-type: application/json", f"content-length: {len(body)}"]  # fmt: skip
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if any(_CONTROL.search(text) for text in (target, *headers.values())):
+        raise ProtocolError("a request header or the target holds a control character")
+    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
+
+
+@functools.lru_cache(maxsize=4096)
+def _split(url: str) -> SplitResult:
+    return urlsplit(url)
 
 
 def _failed(kind: FailureKind, detail: str) -> tuple[AttemptResult, str]:

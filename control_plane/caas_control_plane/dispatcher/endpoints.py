@@ -84,6 +84,7 @@ class EndpointDirectory:
         self._refresh = refresh_seconds
         self._by_id: dict[str, Target] = {}
         self._by_tenant: dict[str, list[Target]] = {}
+        self._matches: dict[tuple[str, str], list[Target]] = {}
         self._failing: dict[str, float] = {}  # endpoint id -> failing since (Unix seconds)
         self.loaded_at: float | None = None  # monotonic time of the last successful read
 
@@ -103,6 +104,7 @@ class EndpointDirectory:
         for target in by_id.values():
             by_tenant.setdefault(target.endpoint.tenant, []).append(target)
         self._by_id, self._by_tenant = by_id, by_tenant
+        self._matches = {}
         self.loaded_at = time.monotonic()
 
     async def run(self) -> None:
@@ -115,12 +117,20 @@ class EndpointDirectory:
                 logger.warning("webhook endpoints not refreshed", extra={"error": str(exc)})
 
     def matching(self, tenant: str, event_type: str) -> list[Target]:
-        """The tenant's endpoints delivering events of this type right now."""
-        return [
-            t
-            for t in self._by_tenant.get(tenant, ())
-            if t.endpoint.delivering and matches_event(t.endpoint.event_types, event_type)
-        ]
+        """The tenant's endpoints delivering events of this type right now (remembered per
+        tenant and type until the next read)."""
+        key = (tenant, event_type)
+        found = self._matches.get(key)
+        if found is None:
+            found = [
+                t
+                for t in self._by_tenant.get(tenant, ())
+                if t.endpoint.delivering and matches_event(t.endpoint.event_types, event_type)
+            ]
+            if len(self._matches) >= 100_000:
+                self._matches.clear()
+            self._matches[key] = found
+        return found
 
     def get(self, endpoint_id: str) -> Target | None:
         """An endpoint by id (None once unregistered)."""

@@ -38,12 +38,14 @@ from caas_control_plane.dispatcher.schedule import RetrySchedule
 from caas_control_plane.dispatcher.signing import sign_headers, webhook_id
 from caas_control_plane.stores.webhook_attempts import EXCERPT_CHARS, attempt_id
 from caas_core.adapters.outbox import KafkaPublisher, OutboxMessage
+from caas_core.domain.webhook_records import WebhookEndpoint
 from caas_core.domain.webhook_secrets import SecretUnavailableError, SigningSecrets
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _BACKOFF_MAX: Final = 5.0
+_SECRETS_TTL: Final = 30.0
 
 
 class KafkaNotAcknowledgedError(RuntimeError):
@@ -100,6 +102,7 @@ class Engine:
         self._metrics = metrics
         self._clock = clock
         self._gates: dict[str, _Gate] = {}
+        self._secret_cache: dict[tuple[str, datetime, str], tuple[float, tuple[str, ...]]] = {}
         self.waiting_retries = 0
 
     # -- entry points (one per consumed record) ------------------------------------------------
@@ -185,9 +188,7 @@ class Engine:
                     await asyncio.sleep(wait)
             now = self._clock()
             try:
-                secrets = await self._secrets.signing_secrets(
-                    endpoint, now=datetime.fromtimestamp(now, UTC)
-                )
+                secrets = await self._signing_secrets(endpoint, now)
                 headers = sign_headers(
                     secrets,
                     msg_id=webhook_id(delivery.event.id, endpoint.endpoint_id),
@@ -300,6 +301,24 @@ class Engine:
         await self._settle(delivery, target, attempted, decision)
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    async def _signing_secrets(self, endpoint: WebhookEndpoint, now: float) -> tuple[str, ...]:
+        """The endpoint's live secrets, opened once and reused until the registration changes,
+        a secret's overlap window ends, or `_SECRETS_TTL` passed (a Kubernetes Secret edited in
+        place is seen that late at most)."""
+        key = (endpoint.endpoint_id, endpoint.updated_at, endpoint.secret_fingerprint)
+        cached = self._secret_cache.get(key)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        opened = await self._secrets.signing_secrets(endpoint, now=datetime.fromtimestamp(now, UTC))
+        until = now + _SECRETS_TTL
+        for stored in endpoint.secrets:
+            if stored.expires_at is not None and stored.expires_at.timestamp() > now:
+                until = min(until, stored.expires_at.timestamp())
+        if len(self._secret_cache) >= 10_000:
+            self._secret_cache.clear()
+        self._secret_cache[key] = (until, opened)
+        return opened
 
     def _gate(self, target: Target) -> _Gate:
         gate = self._gates.get(target.endpoint.endpoint_id)

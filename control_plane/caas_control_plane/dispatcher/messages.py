@@ -28,14 +28,17 @@ class Event:
     body: bytes  # the POST body: the envelope as compact JSON, encoded once
 
 
-def parse_event(raw: Any) -> Event:
-    """An event from a decoded JSON value; BadMessageError names what is missing."""
+def parse_event(raw: Any, *, body: bytes | None = None) -> Event:
+    """An event from a decoded JSON value (and, when given, the bytes it was decoded from,
+    POSTed as they are); BadMessageError names what is missing."""
     if not isinstance(raw, dict):
         raise BadMessageError("an event is a JSON object")
     for name in ("id", "type", "tenant"):
         if not isinstance(raw.get(name), str) or not raw[name]:
             raise BadMessageError(f"an event needs a non-empty string {name!r}")
-    return Event(id=raw["id"], type=raw["type"], tenant=raw["tenant"], raw=raw, body=_dumps(raw))
+    return Event(
+        id=raw["id"], type=raw["type"], tenant=raw["tenant"], raw=raw, body=body or _dumps(raw)
+    )
 
 
 def decode_event(value: bytes | None) -> Event:
@@ -44,7 +47,7 @@ def decode_event(value: bytes | None) -> Event:
         raw = json.loads(value or b"")
     except ValueError:
         raise BadMessageError("an event is JSON") from None
-    return parse_event(raw)
+    return parse_event(raw, body=value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,6 +6,7 @@ knows either the old or the new secret accepts the message.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -31,13 +32,18 @@ def signature(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return f"{VERSION},{base64.b64encode(digest).decode('ascii')}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _key(secret: str) -> bytes:
+    return signing_key(secret)
+
+
 def sign_headers(
     secrets: Sequence[str], *, msg_id: str, timestamp: int, body: bytes
 ) -> dict[str, str]:
     """The three headers, signed by every `whsec_` secret in `secrets` (newest first)."""
     if not secrets:
         raise ValueError("a message needs at least one signing secret")
-    keys = [signing_key(s) for s in dict.fromkeys(secrets)]
+    keys = [_key(s) for s in dict.fromkeys(secrets)]
     return {
         ID_HEADER: msg_id,
         TIMESTAMP_HEADER: str(timestamp),

@@ -8,6 +8,7 @@ Tests deliver to receivers on 127.0.0.1 only through an explicit allow-list of n
 (`CAAS_WEBHOOK_ALLOW_PRIVATE_NETWORKS`), refused in production by the settings.
 """
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ def _literal(text: str) -> IPAddress | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_literal(host: str) -> bool:
     """Whether the URL's host is an IP address (its verdict can never change)."""
     return _literal(host) is not None
