@@ -118,10 +118,10 @@ async def main() -> None:
             await _fresh(client, name)
             collection = client[name][ENTRIES]
 
-            async def ceiling(docs: list[dict[str, Any]] = docs) -> None:
+            async def ceiling(docs: list[dict[str, Any]] = docs, into: Any = collection) -> None:
                 await _in_flight(
                     [docs[i : i + BATCH] for i in range(0, len(docs), BATCH)],
-                    lambda batch: collection.insert_many(batch, ordered=False),
+                    lambda batch: into.insert_many(batch, ordered=False),
                 )
 
             elapsed = await _timed(ceiling)
@@ -179,7 +179,8 @@ async def main() -> None:
 
     ceiling = N / best["ceiling"]
     print(f"audit appends: {N:,} events, batches of {BATCH}, best of {ROUNDS} rounds")
-    print(f"| path | events/s | vs ceiling |\n|---|---|---|\n| storage ceiling | {ceiling:,.0f} | 1.00 |")
+    print("| path | events/s | vs ceiling |\n|---|---|---|")
+    print(f"| storage ceiling | {ceiling:,.0f} | 1.00 |")
     for label in ("one log", f"{TENANTS} logs", f"one log at {PREFILL:,}"):
         rate = N / best[label]
         print(f"| append, {label} | {rate:,.0f} | {rate / ceiling:.2f} |")
