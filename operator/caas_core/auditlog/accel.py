@@ -1,17 +1,19 @@
 """The verifier's fast path in compiled code (accel.c), when it was built: same answers, fewer µs.
 
 `fastpath.check_entries` and `merkle.Frontier.extend` define what a batch of entry lines must be
-and how leaves fold into the tree; this module gives the same results from one C call per batch,
-so per-entry work is two SHA-256 calls and a few `memcmp`s, with no Python object per entry (the
-pure path's slicing, hexlify and list compares cost about as much as the hashing itself).
-tests/unit/auditlog/test_accel.py checks both paths against each other on generated exports,
-valid and tampered: leaf hashes, "not sure" decisions and final reports.
+and how leaves fold into the tree; this module gives the same results from three C calls per
+batch (find the run of entry lines, check it, fold its leaves), so per-entry work is two SHA-256
+calls and a few `memcmp`s, with no Python object per entry (the pure path's slicing, hexlify and
+list compares cost about twice the hashing itself). tests/unit/auditlog/test_accel.py checks both
+paths against each other on generated exports, valid, tampered and forged: leaf hashes, "not
+sure" decisions, frontiers and final reports.
 
-Hand-written because it is small and speed is its only reason to exist, and because no
-maintained library verifies an RFC 9162 export of this format (Trillian, Tessera and the CT
-libraries are Go services over their own storage; Python has no RFC 9162 verifier). Built by
-hack/build_audit_accelerator.py (cffi, OpenSSL's libcrypto); without it `AVAILABLE` is False and
-the verifier takes the pure path.
+Hand-written, because speed is its only reason to exist and no maintained library does this
+job: RFC 9162 code elsewhere either verifies one inclusion or consistency proof at a time
+(sigstore-python's Rekor checks) or is a Go log server over its own storage (Trillian, Tessera),
+and none checks a streamed export of hash-linked entries and signed checkpoints. Built by
+hack/build_audit_accelerator.py (cffi in API mode, OpenSSL's libcrypto); without it `AVAILABLE`
+is False and the verifier takes the pure path.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class _Joined:
         self.lens = ffi.from_buffer("int64_t[]", array("q", map(len, lines)))
 
     def entry_run(self) -> int:
-        """How many lines from the first are entry lines."""
+        """How many lines from the first start with export.ENTRY_PREFIX."""
         return int(lib.caas_entry_run(self.buf, self.lens, self.count))
 
     def leaf_hashes(self, n: int, *, seq: int, prev: bytes, template: bytes) -> bytes | None:
@@ -81,11 +83,6 @@ class _Joined:
             ffi.from_buffer(leaves),
         )
         return bytes(leaves) if ok else None
-
-
-def entry_run(lines: Sequence[bytes]) -> int:
-    """How many of `lines` from the first start with export.ENTRY_PREFIX."""
-    return _Joined(lines).entry_run()
 
 
 def leaf_hashes(lines: Sequence[bytes], *, seq: int, prev: bytes, template: bytes) -> bytes | None:
