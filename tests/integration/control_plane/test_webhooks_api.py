@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,9 @@ from pymongo import AsyncMongoClient
 from caas_control_plane.auth.webhook_sealing import WebhookSecretSealer
 from caas_control_plane.runtime import keks
 from caas_core.adapters.tenant_profiles import TenantProfileStore
+from caas_core.adapters.webhook_events import publish_events
 from caas_core.adapters.webhook_store import WebhookStore
+from caas_core.domain.platform_events import tenant_deleted_event, tenant_lifecycle_events
 from caas_core.domain.webhook_records import (
     ForeignEndpointError,
     SecretRef,
@@ -543,3 +546,30 @@ async def test_session_events_land_on_platform_events(
     assert seen["session.created"]["data"]["userId"] == "u7"
     assert seen["session.revoked"]["data"]["sessionId"] == tokens["sessionId"]
     assert seen["session.revoked"]["data"]["via"] == "auth.logout"
+
+
+async def test_the_operators_tenant_events_reach_platform_events(
+    api: Api, mongo: AsyncMongoClient[dict[str, Any]], consumer: Consumer
+) -> None:
+    # The operator runs no relay: it queues in the platform outbox (publish_events, as its
+    # Tenant reconcile and teardown do) and an API instance's relay publishes.
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    now = datetime.now(UTC)
+    lifecycle = tenant_lifecycle_events(
+        tenant=name, uid=f"uid-{name}", old_status=None, new_status=ready, generation=1, now=now
+    )
+    gone = tenant_deleted_event(tenant=name, deleted_at=now, policy="Retain", now=now)
+    await publish_events(mongo["caas_platform"], [*lifecycle, gone])
+    await publish_events(mongo["caas_platform"], [gone])  # a retried teardown: the same id
+    seen: list[dict[str, Any]] = []
+
+    def wanted(topic: str, envelope: dict[str, Any]) -> bool:
+        if topic == "platform.events" and envelope.get("tenant") == name:
+            seen.append(envelope)
+        return len({e["type"] for e in seen}) == 3
+
+    await asyncio.to_thread(consume_until, consumer, wanted)
+    assert [e["type"] for e in seen] == ["tenant.created", "tenant.ready", "tenant.deleted"]
+    assert seen[2]["id"] == gone.id
+    assert seen[2]["data"] == {"tenant": name, "deletionPolicy": "Retain"}

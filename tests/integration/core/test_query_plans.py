@@ -153,6 +153,12 @@ QUERIES: tuple[Q, ...] = (
         {"_id": 1}, by=("tenant",),
     ),
     Q(
+        "webhook_store: subscribed (the dispatcher, per event)", PLATFORM, "webhook_endpoints",
+        {"tenant": "t", "eventTypes": {"$in": ["*", "message.created", "message.*"]},
+         "enabled": True, "disabledAt": None},
+        {"_id": 1}, by=("tenant",),
+    ),
+    Q(
         "legal_hold_store: list", PLATFORM, "legal_holds", {"tenant": "t"}, {"createdAt": 1},
         by=("tenant",),
     ),
