@@ -148,7 +148,12 @@ class WebhookAdmin:
             await self._store.register(endpoint, writer=WebhookWriter.API, quota=plan.max_webhooks)
         except WebhookQuotaError as exc:
             raise QuotaExceededError(str(exc)) from None
-        await self._emit("webhook.endpoint.created", caller, endpoint, client)
+        try:
+            await self._emit("webhook.endpoint.created", caller, endpoint, client)
+        except BaseException:
+            # Unaudited, and its secret would never be shown: take the endpoint back.
+            await self._store.unregister(endpoint_id, writer=WebhookWriter.API)
+            raise
         return WithSecret(endpoint=endpoint, secret=secret)
 
     async def update(
@@ -218,10 +223,15 @@ class WebhookAdmin:
         )
         await self._save(changed, expect=current.updated_at)
         previous = next((s.expires_at for s in stored if s.expires_at is not None), None)
-        await self._emit(
-            "webhook.secret.rotated", caller, changed, client,
-            overlapSeconds=int(window.total_seconds()),
-        )  # fmt: skip
+        try:
+            await self._emit(
+                "webhook.secret.rotated", caller, changed, client,
+                overlapSeconds=int(window.total_seconds()),
+            )  # fmt: skip
+        except BaseException:
+            # Unaudited, and the new secret would never be shown: the old secrets sign on.
+            await self._store.register(current, writer=WebhookWriter.API)
+            raise
         return WithSecret(endpoint=changed, secret=secret, previous_expires_at=previous)
 
     async def _owned(self, tenant: str, endpoint_id: str) -> WebhookEndpoint:

@@ -262,3 +262,24 @@ async def test_tenant_events_and_platform_events_at_the_audit_seam() -> None:
     assert audit.actions() == ["auth.api_key.revoked", "auth.token.refreshed"]
     assert [e.type for e in events.published[1:]] == ["api_key.revoked"]
     assert events.published[1].topic is EventTopic.PLATFORM
+
+
+class FailingAudit(MemoryAuditWriter):
+    async def emit(self, event: AuditEvent) -> None:
+        raise ConnectionError("audit store down")
+
+
+async def test_an_unaudited_change_is_taken_back() -> None:
+    store = Store()
+    working = admin(store, MemoryAuditWriter())
+    endpoint_id = await create(working)
+    before = store.endpoints[endpoint_id]
+    failing = admin(store, FailingAudit())
+    with pytest.raises(ConnectionError):
+        await create(failing)
+    assert list(store.endpoints) == [endpoint_id]
+    with pytest.raises(ConnectionError):
+        await failing.rotate_secret(
+            caller=key(), endpoint_id=endpoint_id, overlap=None, client=CLIENT
+        )
+    assert store.endpoints[endpoint_id] == before
