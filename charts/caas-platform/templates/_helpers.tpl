@@ -151,3 +151,14 @@ ServiceAccount, MongoDB user and secret key), so only with it. */}}
 {{- define "caas-platform.auditVerifier.enabled" -}}
 {{- if and .Values.api.enabled .Values.auditVerifier.enabled }}true{{ end }}
 {{- end }}
+
+{{/* The webhook dispatcher's objects: "<fullname>-dispatcher" (a DNS label: at most 63). */}}
+{{- define "caas-platform.dispatcher.fullname" -}}
+{{- printf "%s-dispatcher" (include "caas-platform.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Whether the webhook dispatcher is deployed: a control-plane process (the API's MongoDB
+user and secret key, whose KEK opens REST endpoints' signing secrets), so only with the API. */}}
+{{- define "caas-platform.dispatcher.enabled" -}}
+{{- if and .Values.api.enabled .Values.dispatcher.enabled }}true{{ end }}
+{{- end }}

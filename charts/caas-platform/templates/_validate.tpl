@@ -54,6 +54,13 @@ Schema patterns would echo a rejected value, and these URIs carry passwords. */}
 {{- if and (include "caas-platform.auditVerifier.enabled" .) .Values.auditVerifier.serviceMonitor.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}
 {{- fail "auditVerifier.serviceMonitor.enabled needs the Prometheus Operator CRDs (monitoring.coreos.com/v1 ServiceMonitor) in the cluster; with `helm template` pass --api-versions monitoring.coreos.com/v1/ServiceMonitor" }}
 {{- end }}
+{{- $dispatcherPdb := .Values.dispatcher.podDisruptionBudget }}
+{{- if and $dispatcherPdb.enabled (not (kindIs "invalid" $dispatcherPdb.minAvailable)) (not (kindIs "invalid" $dispatcherPdb.maxUnavailable)) }}
+{{- fail "dispatcher.podDisruptionBudget: set either minAvailable or maxUnavailable, not both (set the other to null)" }}
+{{- end }}
+{{- if and (include "caas-platform.dispatcher.enabled" .) .Values.dispatcher.serviceMonitor.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}
+{{- fail "dispatcher.serviceMonitor.enabled needs the Prometheus Operator CRDs (monitoring.coreos.com/v1 ServiceMonitor) in the cluster; with `helm template` pass --api-versions monitoring.coreos.com/v1/ServiceMonitor" }}
+{{- end }}
 {{- if and .Values.api.enabled .Values.api.serviceMonitor.enabled (not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor")) }}
 {{- fail "api.serviceMonitor.enabled needs the Prometheus Operator CRDs (monitoring.coreos.com/v1 ServiceMonitor) in the cluster; with `helm template` pass --api-versions monitoring.coreos.com/v1/ServiceMonitor" }}
 {{- end }}

@@ -145,6 +145,10 @@ def test_install_creates_every_object(tools: Tools, release: Release) -> None:
         ("deployment", f"{prefix}-audit-verifier"),
         ("service", f"{prefix}-audit-verifier"),
         ("poddisruptionbudget", f"{prefix}-audit-verifier"),
+        ("deployment", f"{prefix}-dispatcher"),
+        ("service", f"{prefix}-dispatcher"),
+        ("poddisruptionbudget", f"{prefix}-dispatcher"),
+        ("serviceaccount", f"{prefix}-dispatcher"),
         ("serviceaccount", f"{prefix}-operator"),
         ("serviceaccount", f"{prefix}-api"),
     ]:
@@ -173,11 +177,11 @@ def test_pods_pass_restricted_pod_security_admission(tools: Tools, release: Rele
 
     def pods() -> list[dict[str, Any]] | None:
         items: list[dict[str, Any]] = tools.get_json("pods", "-n", ns)["items"]
-        return items if len(items) == 4 else None
+        return items if len(items) == 6 else None
 
     # The ReplicaSet controller created every pod, so admission let each of them in.
     created = wait_until(
-        pods, what=f"the chart's 4 pods in {ns} (1 operator, 2 API, 1 audit verifier)"
+        pods, what=f"the chart's 6 pods in {ns} (1 operator, 2 API, 1 audit verifier, 2 dispatcher)"
     )
     by_component: dict[str, list[dict[str, Any]]] = {}
     for pod in created:
@@ -187,6 +191,7 @@ def test_pods_pass_restricted_pod_security_admission(tools: Tools, release: Rele
         "operator": 1,
         "api": 2,
         "audit-verifier": 1,
+        "dispatcher": 2,
     }
 
     def token_volumes(pod: dict[str, Any]) -> list[str]:
@@ -196,8 +201,10 @@ def test_pods_pass_restricted_pod_security_admission(tools: Tools, release: Rele
             if any("serviceAccountToken" in s for s in v.get("projected", {}).get("sources", []))
         ]
 
-    # Only the operator gets an API token; the control plane's pods cannot authenticate at all.
+    # Only the operator and the dispatcher (Secrets' `get`) get an API token; the rest of the
+    # control plane's pods cannot authenticate at all.
     assert token_volumes(by_component["operator"][0])
+    assert all(token_volumes(pod) for pod in by_component["dispatcher"])
     assert all(not token_volumes(pod) for pod in by_component["api"])
     assert all(not token_volumes(pod) for pod in by_component["audit-verifier"])
 
@@ -380,3 +387,17 @@ def test_uninstall_removes_everything_but_the_crds(tools: Tools) -> None:
         assert tools.ok(tools.kubectl("get", "crds", "-o", "name")).split() == crds_before
     finally:
         _cleanup(tools, installed)
+
+
+def test_dispatcher_may_only_get_secrets(tools: Tools, release: Release) -> None:
+    user = f"system:serviceaccount:{release.namespace}:{release.name}-caas-platform-dispatcher"
+    assert _can_i(tools, user, "get", "secrets", "-n", "tenant-acme")
+    for query in [
+        ("list", "secrets", "-n", "tenant-acme"),
+        ("watch", "secrets", "-n", "tenant-acme"),
+        ("create", "secrets", "-n", release.namespace),
+        ("get", "configmaps", "-n", release.namespace),
+        ("list", "tenants.platform.caas.io"),
+        ("list", "pods", "-n", release.namespace),
+    ]:
+        assert not _can_i(tools, user, *query), f"the dispatcher may {' '.join(query)}"

@@ -153,6 +153,8 @@ def test_chart_created_secret_feeds_both_apps_and_only_the_api_gets_the_key(
         "r-caas-platform-api": "API_MONGODB_URI",
         # The audit verifier is a control plane worker: the API's user.
         "r-caas-platform-audit-verifier": "API_MONGODB_URI",
+        # So is the webhook dispatcher (its KEK opens REST endpoints' signing secrets).
+        "r-caas-platform-dispatcher": "API_MONGODB_URI",
     }
     specs = _pod_specs(objects)
     assert set(specs) == set(own_mongodb_key)
@@ -212,7 +214,11 @@ def test_a_disabled_application_needs_no_mongodb_uri(offline: Tools) -> None:
     )
     (secret,) = kinds(objects)["Secret"]
     assert "OPERATOR_MONGODB_URI" not in secret["stringData"]
-    assert set(_pod_specs(objects)) == {"r-caas-platform-api", "r-caas-platform-audit-verifier"}
+    assert set(_pod_specs(objects)) == {
+        "r-caas-platform-api",
+        "r-caas-platform-audit-verifier",
+        "r-caas-platform-dispatcher",
+    }
 
 
 def test_existing_secret_is_referenced_and_no_secret_rendered(offline: Tools) -> None:
@@ -234,6 +240,7 @@ def test_workloads_are_hardened_with_probes_and_resources(offline: Tools) -> Non
         "r-caas-platform-operator",
         "r-caas-platform-api",
         "r-caas-platform-audit-verifier",
+        "r-caas-platform-dispatcher",
     }
     for spec in specs.values():
         assert spec["securityContext"]["runAsNonRoot"] is True
@@ -266,6 +273,21 @@ def test_workloads_are_hardened_with_probes_and_resources(offline: Tools) -> Non
     # No Kubernetes access: the API's ServiceAccount, no token.
     assert verifier["serviceAccountName"] == api["serviceAccountName"]
     assert verifier["automountServiceAccountToken"] is False
+    dispatcher = specs["r-caas-platform-dispatcher"]
+    (container,) = dispatcher["containers"]
+    assert container["command"] == ["caas-dispatcher"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9465, "protocol": "TCP"}]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["CAAS_DISPATCHER_GROUP"] == "gateway-webhooks"
+    assert env["CAAS_WEBHOOK_RETRY_SCHEDULE"] == "0,5,300,1800,7200,18000,36000,36000"
+    assert env["CAAS_WEBHOOK_TIMEOUT_SECONDS"] == "15"
+    # Never the development switches that would let it reach private networks.
+    assert "CAAS_WEBHOOK_ALLOW_PRIVATE_NETWORKS" not in env
+    # Its own ServiceAccount and token: it reads Webhook resources' signing Secrets.
+    assert dispatcher["serviceAccountName"] == "r-caas-platform-dispatcher"
+    assert dispatcher["automountServiceAccountToken"] is True
     operator = specs["r-caas-platform-operator"]
     assert operator["containers"][0]["command"] == ["caas-operator"]
     (op_deploy,) = [
@@ -279,13 +301,20 @@ def test_workloads_are_hardened_with_probes_and_resources(offline: Tools) -> Non
 def test_api_service_and_disruption_budget(offline: Tools) -> None:
     grouped = kinds(offline.template(*EXISTING))
     services = {s["metadata"]["name"]: s for s in grouped["Service"]}
-    assert set(services) == {"r-caas-platform-api", "r-caas-platform-audit-verifier"}
+    assert set(services) == {
+        "r-caas-platform-api",
+        "r-caas-platform-audit-verifier",
+        "r-caas-platform-dispatcher",
+    }
     service = services["r-caas-platform-api"]
     assert service["spec"]["ports"] == [
         {"name": "http", "port": 3000, "targetPort": "http", "protocol": "TCP"}
     ]
     assert services["r-caas-platform-audit-verifier"]["spec"]["ports"] == [
         {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    assert services["r-caas-platform-dispatcher"]["spec"]["ports"] == [
+        {"name": "metrics", "port": 9465, "targetPort": "metrics", "protocol": "TCP"}
     ]
     pdbs = {p["metadata"]["name"]: p for p in grouped["PodDisruptionBudget"]}
     assert set(pdbs) == set(services)
@@ -386,8 +415,9 @@ def test_api_service_account_has_no_rbac_and_no_token(offline: Tools) -> None:
     accounts = {a["metadata"]["name"]: a for a in kinds(objects)["ServiceAccount"]}
     assert accounts["r-caas-platform-api"]["automountServiceAccountToken"] is False
     bindings = kinds(objects)["ClusterRoleBinding"]
-    subjects = [s["name"] for b in bindings for s in b["subjects"]]
-    assert subjects == ["r-caas-platform-operator"]
+    subjects = sorted(s["name"] for b in bindings for s in b["subjects"])
+    # The API is in neither: the dispatcher's own account has `get` on Secrets (tested below).
+    assert subjects == ["r-caas-platform-dispatcher", "r-caas-platform-operator"]
     assert "Role" not in kinds(objects)
     assert "RoleBinding" not in kinds(objects)
 
@@ -494,5 +524,51 @@ def test_install_yaml_is_the_default_chart_with_a_secret_reference(offline: Tool
         "caas-platform-operator": "OPERATOR_MONGODB_URI",
         "caas-platform-api": "API_MONGODB_URI",
         "caas-platform-audit-verifier": "API_MONGODB_URI",
+        "caas-platform-dispatcher": "API_MONGODB_URI",
     }
     assert all(d["metadata"].get("namespace", "caas-system") == "caas-system" for d in docs)
+
+
+def test_dispatcher_is_switchable_reads_only_secrets_and_egresses_to_public_addresses(
+    offline: Tools,
+) -> None:
+    def objects(*args: str) -> dict[str, list[dict[str, Any]]]:
+        return kinds(offline.template(*EXISTING, *args))
+
+    names = {d["metadata"]["name"] for d in objects()["Deployment"]}
+    assert "r-caas-platform-dispatcher" in names
+    off = objects(*values("dispatcher.enabled=false"))
+    assert "r-caas-platform-dispatcher" not in {d["metadata"]["name"] for d in off["Deployment"]}
+    # Its RBAC: `get` on Secrets, nothing else, bound to its own ServiceAccount only.
+    grouped = objects()
+    (role,) = [r for r in grouped["ClusterRole"] if r["metadata"]["name"].endswith("-dispatcher")]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    (binding,) = [
+        b for b in grouped["ClusterRoleBinding"] if b["metadata"]["name"].endswith("-dispatcher")
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "r-caas-platform-dispatcher", "namespace": "ns"}
+    ]
+    # Without it: the API's identity, no token, no role.
+    plain = objects(*values("dispatcher.readOperatorSecrets=false"))
+    spec = _pod_specs([o for group in plain.values() for o in group])["r-caas-platform-dispatcher"]
+    assert spec["automountServiceAccountToken"] is False
+    assert not [r for r in plain["ClusterRole"] if r["metadata"]["name"].endswith("-dispatcher")]
+    assert "dispatcher.podDisruptionBudget: set either" in _fails(
+        offline, *EXISTING, *values(
+            "dispatcher.podDisruptionBudget.minAvailable=1",
+            "dispatcher.podDisruptionBudget.maxUnavailable=1",
+        ),
+    )  # fmt: skip
+    # With egress rules, the dispatcher may also reach public addresses, never private ones.
+    policies = objects(
+        *values(
+            "networkPolicy.enabled=true", "networkPolicy.egress[0].to[0].ipBlock.cidr=10.9.0.0/16"
+        )
+    )["NetworkPolicy"]
+    (policy,) = [p for p in policies if p["metadata"]["name"].endswith("-dispatcher")]
+    blocks = [peer["ipBlock"] for rule in policy["spec"]["egress"] for peer in rule.get("to", [])]
+    assert {"cidr": "0.0.0.0/0", "except": [
+        "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8",
+        "100.64.0.0/10",
+    ]} in blocks  # fmt: skip
