@@ -86,6 +86,13 @@ _INDEXES: Final = {
         IndexModel([("claimUntil", ASCENDING)], name="claim_until"),
         # The relay reads back what its claim stamped (claim_due): by token, not a scan.
         IndexModel([("claim", ASCENDING)], name="claim"),
+        # Per-key order (outbox.waiting_before): only messages waiting for a retry, so the
+        # relay's check before each batch reads an index of the few failed ones.
+        IndexModel(
+            [("key", ASCENDING), ("order", ASCENDING)],
+            name="key_waiting",
+            partialFilterExpression={"attempts": {"$gt": 0}},
+        ),
     ],
     FAMILIES: [
         IndexModel([("tenant", ASCENDING), ("user", ASCENDING)], name="tenant_user"),

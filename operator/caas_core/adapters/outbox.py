@@ -20,6 +20,15 @@ down:
 A message may be published twice (a relay dies after Kafka acknowledged but before the delete):
 consumers deduplicate by the message id, carried in the `id` header and the payload.
 
+Per-key order: messages of one key (a tenant, for audit events) reach Kafka in the order they
+were enqueued, Kafka outage or not. A relay hands its batches to the producer one at a time (the
+idempotent producer keeps that order per partition), and before producing, a batch's messages
+whose key has an older message waiting for a retry (a failed publication in backoff, or one held
+back itself) are held back too, until that one is due (`waiting_before`, `hold`): per-message
+backoffs would otherwise let newer messages overtake older ones after an outage. What is not
+ordered: messages of one key enqueued by different API instances at the same moment (no order
+exists between them), and a dead instance's messages still under its lease (up to `lease`).
+
 A message may also name a *journal*: a collection of the outbox's database where the relay
 records it (`_id` the message id, `at` its creation time, then the payload) before publishing,
 whether or not Kafka is up. The audit log is one: an audited action writes one document (the
@@ -31,6 +40,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +59,8 @@ COLLECTION: Final = "outbox"
 ID_HEADER: Final = "id"
 _DUPLICATE_KEY: Final = 11000
 _MAX_BACKOFF: Final = 60.0
+_RELEASE_TIMEOUT: Final = 2.0
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 Document = dict[str, Any]
 Clock = Callable[[], datetime]
@@ -56,6 +68,22 @@ Clock = Callable[[], datetime]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_last_order = 0
+
+
+def _aware(at: datetime) -> datetime:
+    """A stored time as UTC-aware (clients may or may not be opened tz-aware)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _next_order() -> int:
+    """Wall-clock nanoseconds, strictly increasing within the process (so a process's messages
+    keep their enqueue order even within one clock tick)."""
+    global _last_order  # noqa: PLW0603 - one counter per process, by design
+    _last_order = max(time.time_ns(), _last_order + 1)
+    return _last_order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +98,8 @@ class OutboxMessage:
     headers: Mapping[str, str] = field(default_factory=dict)
     attempts: int = 0
     journal: str | None = None  # a collection where the relay also records the message
+    # Enqueue order (process-monotonic nanoseconds): the relay publishes a key's messages in it.
+    order: int = 0
 
     @classmethod
     def new(
@@ -90,6 +120,7 @@ class OutboxMessage:
             payload=payload,
             created_at=now or _utcnow(),
             journal=journal,
+            order=_next_order(),
         )
 
     def journal_entry(self) -> Document:
@@ -114,6 +145,7 @@ def _to_document(message: OutboxMessage, *, claim_until: datetime) -> Document:
         "claimUntil": claim_until,
         "attempts": message.attempts,
         "journal": message.journal,
+        "order": message.order,
     }
 
 
@@ -127,6 +159,7 @@ def _from_document(doc: Mapping[str, Any]) -> OutboxMessage:
         headers=doc.get("headers") or {},
         attempts=int(doc.get("attempts", 0)),
         journal=doc.get("journal"),
+        order=int(doc.get("order", 0)),
     )
 
 
@@ -261,17 +294,62 @@ class OutboxStore:
             listener(messages)
 
     async def claim_due(self, *, limit: int = 500) -> list[OutboxMessage]:
-        """Claim every message that nobody holds (or whose lease ran out), oldest first."""
+        """Claim up to `limit` messages that nobody holds (or whose lease ran out), in enqueue
+        order. Only what is returned is claimed: the rest stays due for the next call."""
         now = self._clock()
+        due = self._messages.find({"claimUntil": {"$lte": now}}, {"_id": 1})
+        ids = [doc["_id"] async for doc in due.sort("claimUntil", 1).limit(limit)]
+        if not ids:
+            return []
         token = uuid.uuid4().hex
-        result = await self._messages.update_many(
-            {"claimUntil": {"$lte": now}},
+        # Another relay may claim some of them first: the lease condition keeps exactly one.
+        await self._messages.update_many(
+            {"_id": {"$in": ids}, "claimUntil": {"$lte": now}},
             {"$set": {"claimUntil": now + self._lease, "claim": token}},
         )
-        if result.modified_count == 0:
-            return []
-        cursor = self._messages.find({"claim": token}).sort("createdAt", 1).limit(limit)
-        return [_from_document(doc) async for doc in cursor]
+        cursor = self._messages.find({"claim": token})
+        claimed = [_from_document(doc) async for doc in cursor]
+        return sorted(claimed, key=lambda m: (m.order, m.created_at))
+
+    async def waiting_before(self, messages: Sequence[OutboxMessage]) -> dict[str, datetime]:
+        """For each key of `messages` that has an older message waiting for a retry (failed
+        or held back, not among `messages`), when that retry is due: such a key's newer
+        messages must wait too, or Kafka would get them out of order."""
+        keyed = [m for m in messages if m.key is not None]
+        if not keyed:
+            return {}
+        newest = max(m.order for m in keyed)
+        waiting = self._messages.find(
+            {
+                "key": {"$in": sorted({m.key for m in keyed if m.key is not None})},
+                "attempts": {"$gt": 0},  # the partial index `key_waiting` holds only these
+                "order": {"$lt": newest},
+                "_id": {"$nin": [m.id for m in messages]},
+                "claim": {"$exists": False},
+            },
+            {"key": 1, "order": 1, "claimUntil": 1},
+        )
+        oldest: dict[str, tuple[int, datetime]] = {}
+        async for doc in waiting:
+            key, order, due = doc["key"], int(doc["order"]), _aware(doc["claimUntil"])
+            first, until = oldest.get(key, (order, due))
+            oldest[key] = (min(first, order), max(until, due))
+        return {
+            m.id: oldest[m.key][1] for m in keyed if m.key in oldest and m.order > oldest[m.key][0]
+        }
+
+    async def hold(self, held: Mapping[str, datetime]) -> None:
+        """Put messages back until the older message they wait for is due (marked as waiting
+        themselves, so that newer messages of their key wait behind them in turn)."""
+        now = self._clock()
+        by_time: dict[datetime, list[str]] = {}
+        for message_id, until in held.items():
+            by_time.setdefault(max(until, now), []).append(message_id)
+        for until, ids in by_time.items():
+            await self._messages.update_many(
+                {"_id": {"$in": ids}},
+                {"$set": {"claimUntil": until}, "$max": {"attempts": 1}, "$unset": {"claim": ""}},
+            )
 
     def journal_with(self, journal: str, writer: JournalWriter) -> None:
         """Record `journal`'s messages with `writer` instead of plain inserts (the audit log
@@ -457,6 +535,8 @@ class OutboxRelay:
         self._queue: asyncio.Queue[OutboxMessage] = asyncio.Queue()
         self._slots = asyncio.Semaphore(in_flight)
         self._settling: set[asyncio.Task[int]] = set()
+        self._producing = asyncio.Lock()
+        self._unsettled: set[str] = set()  # ids handed to the producer, not settled yet
         self.published = 0
         self.failed = 0
         store.subscribe(self.notify)
@@ -491,30 +571,50 @@ class OutboxRelay:
                     logger.exception("outbox relay pass failed; retrying")
                     await asyncio.sleep(min(self._scan_interval, 1.0))
         finally:
-            # Unsettled messages stay claimed until their lease ends, then a scan takes them.
             for task in self._settling:
                 task.cancel()
+            await self._release_unsettled()
+
+    async def _release_unsettled(self) -> None:
+        """On shutdown, hand the messages still in flight back at once (marked as waiting, so
+        their keys' newer messages wait behind them), instead of holding them for the rest of
+        their lease: a rolling restart neither delays them nor reorders their keys. Best
+        effort: what cannot be released comes back when its lease runs out."""
+        if not self._unsettled:
+            return
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_RELEASE_TIMEOUT):
+                # The epoch: due at once (hold never sets a time before the store's now).
+                await self._store.hold(dict.fromkeys(self._unsettled, _EPOCH))
+        self._unsettled.clear()
 
     async def scan_once(self) -> int:
         """Claim and publish every due message once; returns how many were published."""
         published = 0
         while claimed := await self._store.claim_due(limit=self._batch):
             await self._slots.acquire()
-            published += await self._settle(claimed, *self._dispatch(claimed))
+            published += await self._publish(claimed)
             if len(claimed) < self._batch:
                 break
         return published
 
-    def _dispatch(
-        self, messages: Sequence[OutboxMessage]
-    ) -> tuple["asyncio.Future[list[str | None]]", "asyncio.Future[None]"]:
-        """Produce the messages now (Kafka need not wait for journals), journal them meanwhile."""
-        outcomes = self._publisher.produce(messages)
-        return outcomes, asyncio.ensure_future(self._store.record(messages))
+    async def _publish(self, messages: Sequence[OutboxMessage]) -> int:
+        """Produce what may go now, journal everything, then settle (a slot is held)."""
+        try:
+            async with self._producing:  # batches reach the producer in the order they came
+                held = await self._store.waiting_before(messages)
+                ready = [m for m in messages if m.id not in held]
+                self._unsettled.update(m.id for m in messages)
+                outcomes = self._publisher.produce(ready)
+                recording = asyncio.ensure_future(self._store.record(messages))
+        except BaseException:
+            self._slots.release()
+            raise
+        return await self._settle(ready, held, outcomes, recording)
 
     async def _start(self, messages: Sequence[OutboxMessage]) -> None:
         await self._slots.acquire()  # back pressure: at most `in_flight` batches unanswered
-        task = asyncio.create_task(self._settle(messages, *self._dispatch(messages)))
+        task = asyncio.create_task(self._publish(messages))
         self._settling.add(task)
         task.add_done_callback(self._settled)
 
@@ -526,10 +626,12 @@ class OutboxRelay:
     async def _settle(
         self,
         messages: Sequence[OutboxMessage],
+        held: Mapping[str, datetime],
         outcomes: "asyncio.Future[list[str | None]]",
         recording: "asyncio.Future[None]",
     ) -> int:
-        """Once journaled, forget what Kafka acknowledged; release the rest for a retry.
+        """Once journaled, forget what Kafka acknowledged; release the rest for a retry, and
+        put the held-back messages back behind the older ones of their key.
 
         A failed journal write raises: the messages stay claimed, and the scan after their lease
         journals (idempotently) and publishes them again (consumers deduplicate by id).
@@ -553,5 +655,9 @@ class OutboxRelay:
                 extra={"count": len(failed), "error": next(e for e in errors if e)},
             )
             await self._store.retry_later(failed)
+        if held:
+            await self._store.hold(held)
+        self._unsettled.difference_update(m.id for m in messages)
+        self._unsettled.difference_update(held)
         self.published += len(ok)
         return len(ok)

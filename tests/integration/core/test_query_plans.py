@@ -127,19 +127,51 @@ QUERIES: tuple[Q, ...] = (
     Q("revocation_store: record (in a transaction)", PLATFORM, "revoked_tokens", {"_id": "r"}),
     # --- outbox (caas_core/adapters/outbox.py) -------------------------------------------------
     Q(
-        "outbox: claim_due (claim)", PLATFORM, "outbox", {"claimUntil": {"$lte": NOW}},
-        by=("claimUntil",),
+        "outbox: claim_due (due, oldest first)", PLATFORM, "outbox",
+        {"claimUntil": {"$lte": NOW}}, {"claimUntil": 1}, by=("claimUntil",),
     ),
     Q(
         "outbox: claim_due (read the claimed)", PLATFORM, "outbox", {"claim": "token"},
-        {"createdAt": 1}, by=("claim",),
+        by=("claim",),
+    ),
+    Q(
+        "outbox: waiting_before (per-key order)", PLATFORM, "outbox",
+        {
+            "key": {"$in": ["t"]}, "attempts": {"$gt": 0}, "order": {"$lt": 10**18},
+            "_id": {"$nin": ["a"]}, "claim": {"$exists": False},
+        },
+        by=("key",),
     ),
     Q("outbox: delivered", PLATFORM, "outbox", {"_id": {"$in": ["a", "b"]}}),
     Q("outbox: retry / get", PLATFORM, "outbox", {"_id": "m"}),
-    # --- audit journal (caas_core/adapters/audit.py) ---------------------------------------------
+    # --- audit log (caas_core/adapters/auditlog_store.py, auditlog_writer.py) ------------------
     Q(
         "security audit log: a tenant's entries by time", PLATFORM, "security_audit_logs",
         {"tenant": "t", "at": {"$gte": NOW.isoformat()}}, {"at": 1}, by=("tenant", "at"),
+    ),
+    Q(
+        "audit log: entries of a seq range (exports, proofs, verifier)", PLATFORM,
+        "security_audit_logs", {"log": "tenant:t", "seq": {"$gte": 0, "$lt": 1000}}, {"seq": 1},
+        by=("log", "seq"),
+    ),
+    Q(
+        "audit writer: events already logged", PLATFORM, "security_audit_logs",
+        {"_id": {"$in": ["e"]}},
+    ),
+    Q(
+        "audit log: leaves for a proof", PLATFORM, "security_audit_logs",
+        {"log": "tenant:t", "seq": {"$in": [1, 2]}}, by=("log", "seq"),
+    ),
+    Q(
+        "audit log: prune (first young entry)", PLATFORM, "security_audit_logs",
+        {"log": "tenant:t", "seq": {"$gte": 0}, "at": {"$gte": NOW}}, {"seq": 1},
+        by=("log", "seq"),
+    ),
+    Q("audit log: head", PLATFORM, "audit_heads", {"_id": "tenant:t"}),
+    Q("audit log: tile nodes", PLATFORM, "audit_nodes", {"_id": {"$in": ["tenant:t/8/0"]}}),
+    Q(
+        "audit log: checkpoints of a range", PLATFORM, "audit_checkpoints",
+        {"log": "tenant:t", "size": {"$gte": 1, "$lte": 9}}, {"size": 1}, by=("log", "size"),
     ),
     # --- MFA (control_plane stores/mfa.py) -----------------------------------------------------
     Q("mfa: factor get / update", PLATFORM, "mfa_factors", {"_id": "t:u"}),

@@ -37,6 +37,12 @@ class FakeStore:
     async def retry_later(self, messages: Sequence[OutboxMessage]) -> None:
         self.retried += [m.id for m in messages]
 
+    async def waiting_before(self, messages: Sequence[OutboxMessage]) -> dict[str, datetime]:
+        return {}
+
+    async def hold(self, held: dict[str, datetime]) -> None:
+        pass
+
     async def claim_due(self, *, limit: int) -> list[OutboxMessage]:
         claimed, self.due = self.due[:limit], self.due[limit:]
         return claimed
