@@ -56,6 +56,7 @@ class Received:
     headers: dict[str, str]
     verified_with: tuple[int, ...]  # indexes of the receiver's secrets that verify it
     at: float
+    seen: int = 0  # how many times this webhook-id arrived before
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Receiver:
                 with lock:
                     seen = sum(1 for r in receiver.received if r.webhook_id == wid)
                     receiver.received.append(
-                        Received(wid, json.loads(body), headers, tuple(verified), time.time())
+                        Received(wid, json.loads(body), headers, tuple(verified), time.time(), seen)
                     )
                 status, extra = receiver.behaviour(wid, seen)
                 payload = b"ok" if status < 300 else b"not now"
