@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
+from caas_core.auditlog.anchors import open_pruned
 from caas_core.auditlog.append import Head
 from caas_core.auditlog.checkpoint import (
     Checkpoint,
@@ -31,6 +33,7 @@ from caas_core.auditlog.checkpoint import (
 )
 from caas_core.auditlog.entry import GENESIS, Entry, EntryFormatError
 from caas_core.auditlog.merkle import Frontier, leaf_hash
+from caas_core.auditlog.problems import FailedError
 
 
 class Inconsistency(StrEnum):
@@ -279,6 +282,26 @@ def check_prefix(verified: LogState, fresh: LogState) -> Problem | None:
             detail=f"the first {verified.size} entries are no longer those verified before",
         )
     return None
+
+
+def pruned_origin(
+    *, log: str, record: Mapping[str, Any] | None, key: VerifierKey
+) -> LogState | Problem | None:
+    """Where verification of a pruned log starts: the state its pruned record vouches for
+    (entries 0..N-1 removed by retention, replaced by their signed checkpoint, the frontier at
+    N and the last leaf hash with its proof, all checked against the signature). None when the
+    log was never pruned; a Problem when the record is not what the platform's key signed."""
+    if record is None:
+        return None
+    try:
+        pruned = open_pruned(record=dict(record), key=key, log=log, lineno=1)
+    except FailedError as exc:
+        detail = f"the pruned record does not verify: {exc.problem.detail}"
+        return Problem(log=log, seq=None, kind=Inconsistency.BAD_CHECKPOINT, detail=detail)
+    size = pruned.frontier.size
+    return LogState(
+        log=log, size=size, frontier=pruned.frontier.hashes, last=pruned.last, signed=size
+    )
 
 
 def settle(

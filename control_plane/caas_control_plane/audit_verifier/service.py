@@ -34,6 +34,7 @@ from caas_control_plane.audit_verifier.core import (
     check_checkpoint,
     check_head,
     check_prefix,
+    pruned_origin,
     settle,
 )
 from caas_control_plane.audit_verifier.metrics import VerifierMetrics
@@ -142,6 +143,13 @@ class AuditVerifier:
         state = self.state(log)
         head = await self._store.head(log)
         problem: Problem | None = None
+        origin = await self._origin(log)
+        if isinstance(origin, Problem):
+            problem = origin
+        elif origin is not None and origin.size > state.size:
+            # Retention pruned entries this verifier had not reached: their signed checkpoint
+            # vouches for them, verification goes on from there.
+            state = replace(origin, signed=max(origin.signed, state.signed))
         while True:
             end = min(state.size + self.timing.batch, head.size)
             chunk = await self._reader.entries(log, start=state.size, end=end)
@@ -310,6 +318,11 @@ class AuditVerifier:
             state = replace(state, signed=state.size)
         await self._settle(state, problem)
 
+    async def _origin(self, log: str) -> LogState | Problem | None:
+        """The state a pruned log's record vouches for (None: never pruned)."""
+        record = await self._store.pruned(log)
+        return pruned_origin(log=log, record=record, key=self._key)
+
     async def reverify_all(self) -> None:
         """Verify every log again from 0 up to its verified size: an old entry changed in place
         after it was verified, or a prefix rewritten consistently, is found here."""
@@ -319,7 +332,14 @@ class AuditVerifier:
     async def reverify(self, log: str) -> None:
         """Verify `log` again from 0 to the size verified before, and compare."""
         verified = self.state(log)
+        origin = await self._origin(log)
         fresh, problem = LogState(log=log), None
+        if isinstance(origin, Problem):
+            problem = origin
+        elif origin is not None:
+            fresh = origin  # a pruned log: from its pruned record, not from entry 0
+            if fresh.size > verified.size:
+                return
         while fresh.size < verified.size and problem is None:
             end = min(fresh.size + self.timing.batch, verified.size)
             chunk = await self._reader.entries(log, start=fresh.size, end=end)

@@ -10,6 +10,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -22,6 +23,7 @@ from caas_control_plane.audit_verifier.service import INTEGRITY_ACTION, Timing
 from caas_control_plane.audit_verifier.states import VerifiedStates
 from caas_core.adapters.audit import AUDIT_TOPIC
 from caas_core.adapters.auditlog_store import ENTRIES, AuditLogStore, StoredEntry
+from caas_core.adapters.auditlog_store import INDEXES as AUDIT_LOG_INDEXES
 from caas_core.auditlog.append import log_of
 from caas_core.domain.naming import PLATFORM_DATABASE
 from tests.conftest import Stack
@@ -400,3 +402,51 @@ async def _outage_then_recovery(
     assert set(ids) <= set(arrived)
     firsts = list(dict.fromkeys(arrived))  # a redelivery's duplicate keeps its first place
     assert [i for i in firsts if i in set(ids)] == ids
+
+
+async def test_a_pruned_log_verifies_from_its_pruned_record(stack: Stack, mongo: Mongo) -> None:
+    name = f"it_audit_pruned_{secrets.token_hex(4)}"
+    store = AuditLogStore(mongo[name])
+    for collection, indexes in AUDIT_LOG_INDEXES.items():
+        await mongo[name][collection].create_indexes(indexes)
+    signer = make_settings(stack).audit_signer()  # the key the verifier knows
+    log = log_of("pruned")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    try:
+        await store.append([_event(i, at=start + timedelta(seconds=i)) for i in range(700)])
+        await store.checkpoint(log, signer=signer)  # 700, and the tile boundary 512
+        assert await store.prune(log, before=start + timedelta(seconds=600)) == 512
+        async with verifier(
+            stack,
+            database=name,
+            relay=False,
+            kafka=CLOSED_PORT_URL,
+            MONGODB_URI=stack.mongodb_uri,  # a scratch database: the API's user may not read it
+        ) as (process, _):
+            state = await process.verifier.verify(log)
+            assert state.size == 700
+            assert state.consistent
+            await process.verifier.reverify(log)
+            assert process.verifier.state(log).consistent
+            # A pruned record that is not what the key signed is an integrity problem.
+            await mongo[name]["audit_heads"].update_one(
+                {"_id": log}, {"$set": {"pruned.last": "00" * 32}}
+            )
+            await process.verifier.reverify(log)
+            flagged = process.verifier.state(log).flagged
+            assert flagged is not None
+            assert flagged.kind == "bad-checkpoint"
+    finally:
+        await mongo.drop_database(name)
+
+
+def _event(i: int, *, at: datetime) -> dict[str, Any]:
+    return {
+        "id": f"pruned-{i}",
+        "at": at.isoformat(),
+        "action": "auth.token.issued",
+        "outcome": "success",
+        "actor": {"type": "api_key", "id": "k"},
+        "tenant": "pruned",
+        "target": {"type": "session", "id": f"ses_{i}"},
+    }
