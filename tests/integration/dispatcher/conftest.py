@@ -108,13 +108,17 @@ def dispatcher(stack: Stack, new_group: Callable[[], str]) -> Callable[..., Any]
 
     @asynccontextmanager
     async def run(
-        *, group: str | None = None, resolver: Resolver = system_resolver, **overrides: str
+        *,
+        group: str | None = None,
+        resolver: Resolver = system_resolver,
+        serve_http: bool = False,
+        **overrides: str,
     ) -> AsyncIterator[DispatcherProcess]:
         settings = dispatcher_settings(stack, **overrides)
         process = await DispatcherProcess.start(
             settings,
             database=DATABASE,
-            serve_http=False,
+            serve_http=serve_http,
             resolver=resolver,
             group_id=group or new_group(),
         )
