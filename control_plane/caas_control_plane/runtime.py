@@ -6,6 +6,7 @@ Built once per process in the app's lifespan (`Runtime.start`) and torn down in 
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
 import os
 import secrets
@@ -375,8 +376,13 @@ class Runtime:
                 audit=audit,
                 policy=WebhookPolicy(
                     overlap=timedelta(seconds=settings.webhook_secret_overlap_seconds),
-                    # Development only (the settings refuse it elsewhere), like the dispatcher.
+                    # Development only (the settings refuse both elsewhere), like the dispatcher.
                     allow_insecure_http=settings.webhook_allow_insecure_http,
+                    allow_networks=tuple(
+                        ipaddress.ip_network(entry.strip(), strict=False)
+                        for entry in settings.webhook_allow_private_networks.split(",")
+                        if entry.strip()
+                    ),
                 ),
                 clock=clock,
             ),

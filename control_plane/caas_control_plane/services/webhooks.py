@@ -35,7 +35,12 @@ from caas_core.domain.webhook_records import (
     unknown_event_filters,
 )
 from caas_core.domain.webhook_secrets import SecretSealer, StoredSecret, current_secret, rotate
-from caas_core.domain.webhook_urls import Resolver, WebhookUrlError, validate_webhook_url
+from caas_core.domain.webhook_urls import (
+    IPNetwork,
+    Resolver,
+    WebhookUrlError,
+    validate_webhook_url,
+)
 from caas_core.resources.tenant import PlanSpec
 
 Clock = Callable[[], datetime]
@@ -44,10 +49,12 @@ PlanOf = Callable[[str], Awaitable[PlanSpec]]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookPolicy:
-    """How long a replaced secret keeps signing, and whether http URLs pass (development)."""
+    """How long a replaced secret keeps signing; whether http URLs and which private networks
+    pass (development only: the settings refuse both elsewhere, as for the dispatcher)."""
 
     overlap: timedelta
     allow_insecure_http: bool = False
+    allow_networks: tuple[IPNetwork, ...] = ()  # development's local receivers only
 
 
 class WebhookFieldError(ServiceError):
@@ -254,7 +261,10 @@ class WebhookAdmin:
     async def _check_url(self, url: str) -> str:
         try:
             checked = await validate_webhook_url(
-                url, allow_insecure_http=self._policy.allow_insecure_http, resolve=self._resolve
+                url,
+                allow_insecure_http=self._policy.allow_insecure_http,
+                resolve=self._resolve,
+                allow_networks=self._policy.allow_networks,
             )
         except WebhookUrlError as exc:
             raise WebhookFieldError(exc.message, field="url", reason=exc.problem.value) from None

@@ -15,6 +15,7 @@ from typing import Final
 from urllib.parse import SplitResult, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # (host, port) -> the addresses the host resolves to; raises HostResolutionError on failure.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
@@ -298,8 +299,11 @@ def _ip_literal(raw: str) -> IPAddress | None:
         return None
 
 
-def check_addresses(host: str, addresses: Iterable[str]) -> tuple[str, ...]:
-    """Every address must be public; raise for the first that is not (the rest are moot)."""
+def check_addresses(
+    host: str, addresses: Iterable[str], *, allow_networks: Sequence[IPNetwork] = ()
+) -> tuple[str, ...]:
+    """Every address must be public (or inside `allow_networks`: local receivers in
+    development); raise for the first that is not (the rest are moot)."""
     checked: list[str] = []
     for text in addresses:
         try:
@@ -310,7 +314,7 @@ def check_addresses(host: str, addresses: Iterable[str]) -> tuple[str, ...]:
                 f"host {host} resolved to {text!r}, which is not an IP address",
             ) from None
         problem = classify_address(address)
-        if problem is not None:
+        if problem is not None and not any(address in n for n in allow_networks):
             where = f"host {host} is" if host == str(address) else f"host {host} resolves to"
             raise WebhookUrlError(problem, f"{where} {describe_address(address, problem)}")
         checked.append(str(address))
@@ -322,13 +326,18 @@ def check_addresses(host: str, addresses: Iterable[str]) -> tuple[str, ...]:
 
 
 async def validate_webhook_url(
-    url: str, *, allow_insecure_http: bool, resolve: Resolver
+    url: str,
+    *,
+    allow_insecure_http: bool,
+    resolve: Resolver,
+    allow_networks: Sequence[IPNetwork] = (),
 ) -> WebhookUrl:
-    """Accept the URL only if its scheme, name and every resolved address are allowed."""
+    """Accept the URL only if its scheme, name and every resolved address are allowed
+    (`allow_networks`: development's local receivers, never set in production)."""
     parts, host, port = parse_webhook_url(url, allow_insecure_http=allow_insecure_http)
     literal = _ip_literal(host)
     if literal is not None:
-        addresses = check_addresses(host, [host])
+        addresses = check_addresses(host, [host], allow_networks=allow_networks)
     else:
         refused = classify_hostname(host)
         if refused is not None:
@@ -341,7 +350,7 @@ async def validate_webhook_url(
                 f"host {host} could not be resolved: {exc}",
                 retryable=True,
             ) from None
-        addresses = check_addresses(host, resolved)
+        addresses = check_addresses(host, resolved, allow_networks=allow_networks)
     return WebhookUrl(
         url=url, scheme=parts.scheme.lower(), host=host, port=port, addresses=addresses
     )

@@ -573,3 +573,24 @@ async def test_the_operators_tenant_events_reach_platform_events(
     assert [e["type"] for e in seen] == ["tenant.created", "tenant.ready", "tenant.deleted"]
     assert seen[2]["id"] == gone.id
     assert seen[2]["data"] == {"tenant": name, "deletionPolicy": "Retain"}
+
+
+async def test_development_may_register_local_receivers(
+    stack: Stack, hosts_file: Path, make_tenant: Callable[..., Any]
+) -> None:
+    # The dispatcher's development switches apply to registration too (refused by the settings
+    # outside CAAS_ENV=development): a local test receiver over http.
+    settings = make_settings(
+        stack, CAAS_ENV="development", CAAS_WEBHOOK_ALLOW_INSECURE_HTTP="true",
+        CAAS_WEBHOOK_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", CAAS_WEBHOOK_HOSTS_FILE=str(hosts_file),
+    )  # fmt: skip
+    async with running_app(settings) as (_, client):
+        tenant = await make_tenant()
+        local = await client.post(
+            "/v1/webhooks", headers=tenant.headers, json=body(url="http://127.0.0.1:8089/hook")
+        )
+        assert local.status_code == 201, local.text
+        outside = await client.post(
+            "/v1/webhooks", headers=tenant.headers, json=body(url="https://10.0.0.8/hook")
+        )
+        assert refused_field(outside) == "url"

@@ -1,5 +1,7 @@
 """Signing-secret rotation, sealing bound to the endpoint, and the hosts-file resolver."""
 
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,7 @@ from caas_core.domain.webhook_secrets import (
     live_secrets,
     rotate,
 )
+from caas_core.domain.webhook_urls import WebhookUrlError, validate_webhook_url
 
 pytestmark = pytest.mark.unit
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -113,3 +116,25 @@ async def test_the_resolver_rereads_the_file(tmp_path: Path) -> None:
     path.unlink()
     missing = WebhookResolver(hosts_file=str(path), timeout=1.0)
     assert list(await missing("127.0.0.1", 443)) == ["127.0.0.1"]  # the system resolver
+
+
+async def test_development_networks_pass_only_where_allowed() -> None:
+    async def inside(host: str, port: int) -> Sequence[str]:
+        return ["10.1.2.3"]
+
+    local = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("10.1.0.0/16"))
+    checked = await validate_webhook_url(
+        "http://127.0.0.1:8080/hook", allow_insecure_http=True, resolve=inside,
+        allow_networks=local,
+    )  # fmt: skip
+    assert checked.addresses == ("127.0.0.1",)
+    named = await validate_webhook_url(
+        "https://hooks.example.com/", allow_insecure_http=False, resolve=inside,
+        allow_networks=local,
+    )  # fmt: skip
+    assert named.addresses == ("10.1.2.3",)
+    for url in ("https://[::1]/", "https://169.254.169.254/", "https://10.2.0.1/"):
+        with pytest.raises(WebhookUrlError):
+            await validate_webhook_url(
+                url, allow_insecure_http=False, resolve=inside, allow_networks=local
+            )
