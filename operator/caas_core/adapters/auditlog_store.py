@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
-from bson import Binary
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -110,7 +109,7 @@ def _entry_document(appended_entry: Recorded, tenant: str | None) -> Document:
     if appended_entry.payload is not None and appended_entry.salt is not None:
         doc["personal"] = {
             "payload": dict(appended_entry.payload),
-            "salt": Binary(appended_entry.salt),
+            "salt": appended_entry.salt,
         }
     return doc
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from bson import Binary
+from bson import encode
+from bson.raw_bson import RawBSONDocument
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -47,6 +48,7 @@ from caas_core.auditlog.append import Appended, Head, log_of, plan_append, tenan
 from caas_core.auditlog.entry import Entry
 
 MAX_GROUP: Final = 2000  # events per transaction: bounded so one burst cannot stall the log
+_PLAN_SLICE: Final = 64  # events planned between two yields to the event loop
 _MAX_ATTEMPTS: Final = 64
 
 Document = dict[str, Any]
@@ -66,6 +68,26 @@ class _Pending:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One log's share of a transaction: the planned append and its entry documents, already
+    BSON-encoded while the previous transaction was committing (off the critical path)."""
+
+    appended: Appended
+    documents: list[RawBSONDocument]
+
+    def then(self, later: _Plan) -> _Plan:
+        """This plan followed by one made from its head."""
+        return _Plan(
+            Appended(
+                head=later.appended.head,
+                entries=self.appended.entries + later.appended.entries,
+                nodes=self.appended.nodes + later.appended.nodes,
+            ),
+            self.documents + later.documents,
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Collections:
     """Where a log is written."""
@@ -80,7 +102,7 @@ def head_fields(head: Head, now: datetime) -> Document:
     """The head document's fields."""
     return {
         "size": head.size,
-        "frontier": [Binary(h) for h in head.frontier],
+        "frontier": list(head.frontier),
         "last": head.last,
         "updatedAt": now,
     }
@@ -126,20 +148,22 @@ class AuditLogWriter:
         self._queue: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
         self._heads: dict[str, Head] = {}  # heads this writer left, while nobody moved them
+        self._arrived = asyncio.Event()  # set by append: the pipelined planner has work
         self.retries = 0
 
     async def append(self, events: Sequence[Event]) -> list[Entry]:
         """Append events after everything queued before them; the entries that are new."""
         pending = _Pending(events)
         self._queue.append(pending)
+        self._arrived.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
         return await pending.done
 
-    def _take(self) -> list[_Pending]:
+    def _take(self, room: int = MAX_GROUP) -> list[_Pending]:
         group: list[_Pending] = []
         count = 0
-        while self._queue and (not group or count + len(self._queue[0].events) <= MAX_GROUP):
+        while self._queue and (not group or count + len(self._queue[0].events) <= room):
             pending = self._queue.pop(0)
             group.append(pending)
             count += len(pending.events)
@@ -147,13 +171,11 @@ class AuditLogWriter:
 
     async def _run(self) -> None:
         group = self._take()
-        plans = self._plan(group, self._heads)
+        plans = await self._plan(group, self._heads)
         while group:
             write = asyncio.get_running_loop().create_task(self._write_fast(plans))
-            await asyncio.sleep(0)  # let the write send its first command, then plan meanwhile
-            following = self._take()
-            after = {**self._heads, **{log: p.head for log, p in plans.items() if p is not None}}
-            ahead: dict[str, Appended | None] | None = self._plan(following, after)
+            following, planned = await self._plan_while(write, plans)
+            ahead: dict[str, _Plan | None] | None = planned
             appended: list[Appended] = []
             try:
                 appended = await write
@@ -176,26 +198,81 @@ class AuditLogWriter:
                 appended += await self._write_slow_logs(group, slow)
             _resolve(group, appended)  # the callers not failed above
             group = [pending for pending in following if not pending.done.done()]
-            plans = ahead if ahead is not None else self._plan(group, self._heads)
+            plans = ahead if ahead is not None else await self._plan(group, self._heads)
 
-    def _plan(self, group: list[_Pending], heads: Mapping[str, Head]) -> dict[str, Appended | None]:
+    async def _plan_while(
+        self, write: asyncio.Task[list[Appended]], plans: Mapping[str, _Plan | None]
+    ) -> tuple[list[_Pending], dict[str, _Plan | None]]:
+        """While `write` is in flight, take what queues up and plan it from the heads the write
+        will leave (the next transaction's work, done while the database does this one's)."""
+        after = {**self._heads, **{log: p.appended.head for log, p in plans.items() if p}}
+        following: list[_Pending] = []
+        ahead: dict[str, _Plan | None] = {}
+        room = MAX_GROUP
+        while not write.done():
+            fresh = self._take(room) if room > 0 else []
+            if not fresh:
+                self._arrived.clear()
+                arrival = asyncio.ensure_future(self._arrived.wait())
+                await asyncio.wait({write, arrival}, return_when=asyncio.FIRST_COMPLETED)
+                arrival.cancel()
+                continue
+            following += fresh
+            room -= sum(len(p.events) for p in fresh)
+            for log, plan in (await self._plan(fresh, after, yielding=True)).items():
+                if log not in ahead:
+                    ahead[log] = plan
+                else:
+                    earlier = ahead[log]  # a log without a known head stays on the slow path
+                    ahead[log] = None if earlier is None or plan is None else earlier.then(plan)
+                if plan is not None:
+                    after[log] = plan.appended.head
+        return following, ahead
+
+    async def _plan(
+        self, group: list[_Pending], heads: Mapping[str, Head], *, yielding: bool = False
+    ) -> dict[str, _Plan | None]:
         """Each log of the group planned from its known head (None: the slow path reads it).
-        Events that cannot become entries fail their callers only; the logs go on."""
-        plans: dict[str, Appended | None] = {}
+        Events that cannot become entries fail their callers only; the logs go on.
+
+        `yielding`: plan in slices, handing the event loop back between them, so that the
+        transaction in flight gets its commands sent and the database works meanwhile (hashing
+        a burst takes milliseconds of CPU; without the yields it would run before the write
+        even reached the socket)."""
+        plans: dict[str, _Plan | None] = {}
         for log, events in _by_log(group).items():
             head = heads.get(log)
             if head is None:
                 plans[log] = None
                 continue
             try:
-                plans[log] = plan_append(head, events)
+                parts: list[_Plan] = []
+                for first in range(0, len(events), _PLAN_SLICE):
+                    parts.append(
+                        self._prepare(plan_append(head, events[first : first + _PLAN_SLICE]))
+                    )
+                    head = parts[-1].appended.head
+                    if yielding:
+                        await asyncio.sleep(0)
             except (ValueError, TypeError, KeyError) as exc:
                 _fail(
                     [p for p in group if any(log_of(e.get("tenant")) == log for e in p.events)], exc
                 )
+                continue
+            plan = parts[0]
+            for part in parts[1:]:
+                plan = plan.then(part)
+            plans[log] = plan
         return plans
 
-    async def _write_fast(self, plans: Mapping[str, Appended | None]) -> list[Appended]:
+    def _prepare(self, appended: Appended) -> _Plan:
+        tenant = tenant_of(appended.head.log)
+        return _Plan(
+            appended,
+            [RawBSONDocument(encode(self._to_document(r, tenant))) for r in appended.entries],
+        )
+
+    async def _write_fast(self, plans: Mapping[str, _Plan | None]) -> list[Appended]:
         known = [plan for plan in plans.values() if plan is not None]
         if not known:
             return []
@@ -205,8 +282,8 @@ class AuditLogWriter:
         ):
             await self._write(known, expected=self._heads, session=session)
         for plan in known:
-            self._heads[plan.head.log] = plan.head
-        return known
+            self._heads[plan.appended.head.log] = plan.appended.head
+        return [plan.appended for plan in known]
 
     async def _write_slow_logs(self, group: list[_Pending], logs: list[str]) -> list[Appended]:
         by_log = _by_log(group)
@@ -259,43 +336,41 @@ class AuditLogWriter:
             return None, head
         appended = plan_append(head, fresh)
         expected = {} if head_doc is None else {log: head}
-        await self._write([appended], expected=expected, session=session)
+        await self._write([self._prepare(appended)], expected=expected, session=session)
         return appended, head
 
     async def _write(
         self,
-        plans: Sequence[Appended],
+        plans: Sequence[_Plan],
         *,
         expected: Mapping[str, Head],
         session: AsyncClientSession,
     ) -> None:
         """Entries, nodes and heads of the plans, in the session's transaction."""
         where = self._where
-        documents = [
-            self._to_document(r, tenant_of(plan.head.log)) for plan in plans for r in plan.entries
-        ]
+        documents = [document for plan in plans for document in plan.documents]
         await where.entries.insert_many(documents, session=session)
         nodes = [
-            {"_id": node_id(plan.head.log, level, index), "hash": Binary(value)}
+            {"_id": node_id(plan.appended.head.log, level, index), "hash": value}
             for plan in plans
-            for level, index, value in plan.nodes
+            for level, index, value in plan.appended.nodes
         ]
         if nodes:
             await where.nodes.insert_many(nodes, session=session)
         now = self._clock()
         moves: list[InsertOne[Document] | UpdateOne] = []
         for plan in plans:
-            log = plan.head.log
-            fields = head_fields(plan.head, now)
-            before = expected.get(log)
+            head = plan.appended.head
+            fields = head_fields(head, now)
+            before = expected.get(head.log)
             if before is None:
-                moves.append(InsertOne({"_id": log, **fields}))
+                moves.append(InsertOne({"_id": head.log, **fields}))
             else:
-                moves.append(UpdateOne({"_id": log, "size": before.size}, {"$set": fields}))
+                moves.append(UpdateOne({"_id": head.log, "size": before.size}, {"$set": fields}))
         result = await where.heads.bulk_write(moves, ordered=False, session=session)
         updates = sum(1 for move in moves if isinstance(move, UpdateOne))
         if result.matched_count != updates:
-            raise HeadMovedError(", ".join(plan.head.log for plan in plans))
+            raise HeadMovedError(", ".join(plan.appended.head.log for plan in plans))
 
 
 def _by_log(group: list[_Pending]) -> dict[str, list[Event]]:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from caas_core.auditlog import entry as entry_module
 from caas_core.auditlog.append import (
     TILE_HEIGHT,
     Head,
@@ -140,3 +141,24 @@ def test_the_writers_derived_entries_equal_checked_ones_and_refuse_the_same_even
         Entry.derived(**{**fields, "action": ""})
     with pytest.raises(UnicodeEncodeError):
         Entry.derived(**{**fields, "target_id": "\ud800"})
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_json_values)
+def test_canonical_json_fast_path_equals_the_general_jcs_writer(value: object) -> None:
+    try:
+        general = entry_module._canonical(value).encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            entry_module.canonical_json(value)
+        return
+    assert entry_module.canonical_json(value) == general
