@@ -8,6 +8,7 @@ from typing import Any
 
 from caas_core.adapters import kafka, mongo, redis, revocation_store
 from caas_core.adapters.api_key_store import ApiKeyStore
+from caas_core.adapters.authz_store import AuthzStore
 from caas_core.adapters.webhook_events import publish_events
 from caas_core.domain.conditions import utc_now
 from caas_core.domain.kafka_acl import principal_of
@@ -221,4 +222,9 @@ async def _drop_data(
         await kafka.delete_topics(clients.kafka, topics, timeout=timeout)
         await registry.release(ResourceKind.KAFKA_TOPIC, topics)
         dropped.append(f"deleted topics {', '.join(topics)}")
+    # The tenant's authorization objects (policies, roles, grants, whoever wrote them) are its
+    # data too: a tenant re-created under the same name must not inherit its predecessor's.
+    # Its audit log stays: the record of what happened outlives the tenant (retention rules it).
+    await AuthzStore(clients.mongo[PLATFORM_DATABASE]).delete_tenant(names.tenant)
+    dropped.append("removed its authorization policies")
     return dropped

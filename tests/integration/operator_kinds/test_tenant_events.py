@@ -10,9 +10,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from lightkube.models.meta_v1 import ObjectMeta
 
+from caas_core.adapters.authz_store import AuthzStore
+from caas_core.authz.documents import SCHEMA_KEY, Kind
+from caas_core.authz.objects import Writer
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_core.domain.webhook_events import stable_event_id
 from caas_operator.context import OperatorContext
@@ -38,8 +41,9 @@ def listening(stack: Stack) -> Consumer:
          "enable.auto.commit": False}
     )  # fmt: skip
     partitions = reader.list_topics(timeout=10).topics["platform.events"].partitions
-    reader.assign([TopicPartition("platform.events", p, OFFSET_END) for p in partitions])
-    reader.poll(0.5)
+    ends = {p: reader.get_watermark_offsets(TopicPartition("platform.events", p), 10)[1]
+            for p in partitions}  # fmt: skip
+    reader.assign([TopicPartition("platform.events", p, end) for p, end in ends.items()])
     return reader
 
 
@@ -101,3 +105,32 @@ async def test_tenant_lifecycle_events_are_queued_once_per_fact(
     finally:
         await drop_tenant(ctx, Tenant(name=name, ctx=ctx))
         reader.close()
+
+
+async def test_deleting_a_tenant_removes_its_authorization_objects_unless_it_is_retained(
+    ctx: OperatorContext,
+) -> None:
+    authz = AuthzStore(ctx.clients.mongo[PLATFORM_DATABASE])
+    schema = {"entityTypes": {"User": {}, "Channel": {}}, "actions": {"read": {}}}
+    for policy in ("Delete", "Retain"):
+        name = f"it-{uuid.uuid4().hex[:6]}"
+        spec: dict[str, Any] = {"deletionPolicy": policy}
+        created = await ctx.kube.create(TenantResource(metadata=ObjectMeta(name=name), spec=spec))
+        assert created.metadata is not None
+        try:
+            ready = await reconcile(
+                ctx, name=name, uid=str(created.metadata.uid), spec=spec, annotations=None,
+                old_status=None, generation=1,
+            )  # fmt: skip
+            assert ready.ready, ready.summary
+            await authz.put(name, Kind.SCHEMA, SCHEMA_KEY, schema, writer=Writer.API)
+            torn = await finalize(
+                ctx, name=name, spec=spec, annotations=None, old_status=ready.status,
+                generation=1, deleted_at=datetime.now(UTC),
+            )  # fmt: skip
+            assert torn.done
+            left = await authz.get(name, Kind.SCHEMA, SCHEMA_KEY)
+            assert (left is None) == (policy == "Delete"), policy
+        finally:
+            await authz.delete_tenant(name)
+            await drop_tenant(ctx, Tenant(name=name, ctx=ctx))
