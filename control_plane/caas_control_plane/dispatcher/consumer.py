@@ -120,7 +120,11 @@ class DispatchConsumer:
                 on_lost=self._on_lost,
             )
             while not self._stop.is_set():
-                records = consumer.consume(num_messages=_BATCH, timeout=0.05)
+                # What librdkafka has fetched already, at once; only when nothing is there, wait
+                # (briefly) for one record: consume() with a timeout waits for a full batch.
+                records = consumer.consume(num_messages=_BATCH, timeout=0)
+                if not records:
+                    records = consumer.consume(num_messages=1, timeout=0.05)
                 items: list[Item] = []
                 with self._lock:
                     for record in records:
