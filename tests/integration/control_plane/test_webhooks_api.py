@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
@@ -374,14 +374,15 @@ def consumer(stack: Stack) -> Iterator[Consumer]:
          "enable.auto.commit": False}
     )  # fmt: skip
     metadata = reader.list_topics(timeout=10)
+    # Concrete end offsets, read now: OFFSET_END would be resolved only at the first fetch,
+    # after which events published in between would be skipped.
     reader.assign(
         [
-            TopicPartition(topic, p, OFFSET_END)
+            TopicPartition(topic, p, reader.get_watermark_offsets(TopicPartition(topic, p), 10)[1])
             for topic in ("events", "platform.events")
             for p in metadata.topics[topic].partitions
         ]
     )
-    reader.poll(0.5)  # resolve the end offsets before anything is published
     yield reader
     reader.close()
 
