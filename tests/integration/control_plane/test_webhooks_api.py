@@ -388,10 +388,12 @@ def consumer(stack: Stack) -> Iterator[Consumer]:
 
 
 def consume_until(
-    consumer: Consumer, wanted: Callable[[str, dict[str, Any]], bool], *, polls: int = 120
+    consumer: Consumer, wanted: Callable[[str, dict[str, Any]], bool], *, polls: int = 400
 ) -> tuple[str, str, dict[str, Any]]:
     """The first record (topic, key, envelope) `wanted` accepts; fails after `polls` polls.
-    Run in a thread: the app's outbox relay publishes on the test's event loop."""
+    Run in a thread: the app's outbox relay publishes on the test's event loop. Generous: on a
+    shared stack another instance's relay may claim a message while its Kafka is unreachable
+    (outage tests) and release it only after its backoff (up to 60 s)."""
     for _ in range(polls):
         message = consumer.poll(0.5)
         if message is None or message.error():
