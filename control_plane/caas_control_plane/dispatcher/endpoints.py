@@ -170,7 +170,8 @@ class EndpointDirectory:
             tenant=endpoint.tenant,
             data={"endpointId": endpoint.endpoint_id, "url": endpoint.url, "reason": reason},
             now=at,
-            id=stable_event_id(DISABLED_EVENT, endpoint.endpoint_id, str(endpoint.updated_at)),
+            # One per disabling: the transaction below inserts it only with the state change.
+            id=stable_event_id(DISABLED_EVENT, endpoint.endpoint_id, at.isoformat()),
         )
 
         async def write(session: AsyncClientSession) -> bool:
