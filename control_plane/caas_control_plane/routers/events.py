@@ -43,7 +43,10 @@ EventType = Annotated[
 EventId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64, pattern=EVENT_ID_PATTERN),
-    Field(description="Your id for the event (default: a new evt_…); receivers dedupe by it."),
+    Field(
+        description="Your idempotency key: the event's id (`evt_…`, what receivers dedupe by) is "
+        "derived from it and your tenant, so publishing it again gives the same id."
+    ),
 ]
 
 

@@ -269,8 +269,9 @@ def tenant_event(
     now: datetime,
     id: str | None = None,
 ) -> WebhookEvent:
-    """An event a tenant publishes (to `events`); EventTypeError for a type it may not use,
-    ValueError for an oversized `data` or a malformed id."""
+    """An event a tenant publishes (to `events`); `id` is its idempotency key (the event id is
+    derived from it: `tenant_event_id`). EventTypeError for a type it may not use, ValueError
+    for an oversized `data` or a malformed key."""
     publishable_by_tenant(type_)
     if id is not None and not _EVENT_ID_RE.fullmatch(id):
         raise ValueError(f"an event id matches {EVENT_ID_PATTERN}")
@@ -278,9 +279,16 @@ def tenant_event(
     if size > MAX_DATA_BYTES:
         raise ValueError(f"data is {size} bytes serialised; the limit is {MAX_DATA_BYTES} bytes")
     return WebhookEvent(
-        id=id or new_event_id(), type=type_, tenant=tenant, timestamp=now, data=data,
-        topic=EventTopic.TENANT,
+        id=new_event_id() if id is None else tenant_event_id(tenant, id), type=type_,
+        tenant=tenant, timestamp=now, data=data, topic=EventTopic.TENANT,
     )  # fmt: skip
+
+
+def tenant_event_id(tenant: str, key: str) -> str:
+    """The event id for a tenant's own idempotency key: the same key of the same tenant gives
+    the same id, and no tenant can take (or pre-empt) an id of another's: event ids are one
+    namespace across tenants (the outbox's and the receivers' deduplication key)."""
+    return stable_event_id("tenant-event", tenant, key)
 
 
 def data_size(data: Mapping[str, Any]) -> int:

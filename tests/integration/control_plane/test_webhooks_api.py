@@ -25,6 +25,7 @@ from caas_core.adapters.tenant_profiles import TenantProfileStore
 from caas_core.adapters.webhook_events import publish_events
 from caas_core.adapters.webhook_store import WebhookStore
 from caas_core.domain.platform_events import tenant_deleted_event, tenant_lifecycle_events
+from caas_core.domain.webhook_events import tenant_event_id
 from caas_core.domain.webhook_records import (
     ForeignEndpointError,
     SecretRef,
@@ -434,7 +435,12 @@ async def test_published_events_land_on_kafka_with_the_envelope(
         json={"type": "message.created", "data": {}, "id": "msg-42"},
     )
     assert declared.status_code == 202
-    assert declared.json()["id"] == "msg-42"
+    assert declared.json()["id"] == tenant_event_id(tenant.name, "msg-42")
+    other = await make_tenant()
+    same_key = await client.post(
+        "/v1/events", headers=other.headers, json={"type": "message.created", "id": "msg-42"}
+    )
+    assert same_key.json()["id"] != declared.json()["id"]  # never another tenant's event
 
 
 async def test_event_refusals_name_the_field(api: Api, make_tenant: Callable[..., Any]) -> None:

@@ -31,6 +31,7 @@ from caas_core.domain.webhook_events import (
     rfc3339,
     stable_event_id,
     tenant_event,
+    tenant_event_id,
     unknown_event_filters,
 )
 
@@ -100,6 +101,9 @@ def test_who_may_publish_what() -> None:
         platform_event("message.created", tenant="t", data={}, now=NOW)
     with pytest.raises(ValueError, match=f"limit is {MAX_DATA_BYTES} bytes"):
         tenant_event("custom.big", tenant="t", data={"x": "y" * MAX_DATA_BYTES}, now=NOW)
+    keyed = tenant_event("custom.x", tenant="t", data={}, now=NOW, id="k-1")
+    assert keyed.id == tenant_event_id("t", "k-1") == stable_event_id("tenant-event", "t", "k-1")
+    assert keyed.id != tenant_event_id("u", "k-1")
     with pytest.raises(ValueError, match="event id"):
         tenant_event("custom.x", tenant="t", data={}, now=NOW, id="has space")
 
