@@ -35,7 +35,7 @@ Behaviour = Callable[[str, int], Answer]
 
 
 def always(status: int, headers: dict[str, str] | None = None) -> Behaviour:
-    return lambda _id, _n: (status, headers or {})
+    return lambda _id, _n: (status, dict(headers or {}))
 
 
 def failing_first(n: int, status: int = 500, headers: dict[str, str] | None = None) -> Behaviour:
@@ -92,6 +92,9 @@ class Receiver:
                     )
                 status, extra = receiver.behaviour(wid, seen)
                 payload = b"ok" if status < 300 else b"not now"
+                size = extra.pop("x-body-bytes", None)
+                if size is not None:  # a receiver answering far more than anyone reads
+                    payload = b"x" * int(size)
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)
