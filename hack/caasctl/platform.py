@@ -184,6 +184,7 @@ The CAAS platform is running.
   curl -f http://127.0.0.1:{API_PORT}/internal/ready
   open http://127.0.0.1:{API_PORT}/documentation   # Swagger UI
   curl -s http://127.0.0.1:{VERIFIER_PORT}/metrics | grep caas_audit   # the audit verifier
+  curl -s http://127.0.0.1:{DISPATCHER_PORT}/metrics | grep caas_webhook   # the webhook dispatcher
 
 Logs: caasctl stack logs   (operator, API and workers: {conf.logs_dir}/caas-*.log)
 Stop: make down   (data kept; `caasctl stack down --purge` deletes it)
