@@ -127,6 +127,9 @@ class WebhookClient:
             result, excerpt = _failed(FailureKind.PROTOCOL, f"not HTTP/1.1: {exc}")
         except OSError as exc:
             result, excerpt = _failed(FailureKind.CONNECT, f"connection: {exc}")
+        except ValueError as exc:  # after SSLError: a certificate error is a ValueError too
+            # e.g. a port out of range in a URL written to the store by hand
+            result, excerpt = _failed(FailureKind.INVALID_URL, f"invalid URL: {exc}")
         latency = (time.perf_counter() - started) * 1000
         return Attempted(result=result, latency_ms=latency, excerpt=excerpt, address=address)
 

@@ -195,7 +195,9 @@ class Engine:
                     timestamp=int(now),
                     body=delivery.event.body,
                 )
-            except (SecretUnavailableError, ValueError) as exc:
+            except Exception as exc:  # SecretUnavailableError, or the apiserver away
+                if not isinstance(exc, SecretUnavailableError | ValueError):
+                    logger.warning("signing secret not read", extra={"error": repr(exc)[:300]})
                 attempted = Attempted(
                     result=AttemptResult(failure=FailureKind.SECRET_UNAVAILABLE, detail=str(exc)),
                     latency_ms=0.0,

@@ -9,7 +9,8 @@ walked by `decide`:
   answer may change): retrying, or dead once the schedule is exhausted.
 - Other 4xx and 3xx (redirects are never followed): retrying / dead too, as Svix does — a 400
   is often one deploy away from a 200, and the attempt log shows the receiver's answer.
-- An address refused for an IP-literal URL: dead at once (it can never change).
+- An address refused for an IP-literal URL, or a URL that does not parse: dead at once (it can
+  never change).
 - Any failure once the endpoint has failed for `disable_after` with no success in between:
   endpoint_disabled.
 
@@ -53,6 +54,7 @@ class FailureKind(StrEnum):
     REFUSED_ADDRESS = "refused_address"  # the SSRF rules refused every resolved address
     REFUSED_LITERAL = "refused_literal"  # …and the host is an address, so it never changes
     UNRESOLVABLE = "unresolvable"
+    INVALID_URL = "invalid_url"  # a stored URL that does not even parse: never sendable
     # Nothing to sign with: the message is never sent unsigned.
     SECRET_UNAVAILABLE = "secret_unavailable"  # noqa: S105 - a reason, not a secret
 
@@ -82,7 +84,7 @@ def classify(result: AttemptResult) -> Verdict:
         return Verdict.SUCCESS
     if result.status == 410:
         return Verdict.GONE
-    if result.failure is FailureKind.REFUSED_LITERAL:
+    if result.failure in (FailureKind.REFUSED_LITERAL, FailureKind.INVALID_URL):
         return Verdict.FORBIDDEN_TARGET
     return Verdict.RETRY
 

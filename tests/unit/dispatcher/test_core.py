@@ -121,6 +121,7 @@ RESULTS = {
     "connect": AttemptResult(failure=FailureKind.CONNECT),
     "refused-name": AttemptResult(failure=FailureKind.REFUSED_ADDRESS),
     "refused-literal": AttemptResult(failure=FailureKind.REFUSED_LITERAL),
+    "invalid-url": AttemptResult(failure=FailureKind.INVALID_URL),
     "no-secret": AttemptResult(failure=FailureKind.SECRET_UNAVAILABLE),
 }
 VERDICTS = {
@@ -128,6 +129,7 @@ VERDICTS = {
     "204": Verdict.SUCCESS,
     "410": Verdict.GONE,
     "refused-literal": Verdict.FORBIDDEN_TARGET,
+    "invalid-url": Verdict.FORBIDDEN_TARGET,
 }
 
 
