@@ -44,6 +44,7 @@ class PrivateKafka:
         )
         self.process = Process("kafka", self.conf.run_dir)
         self.bootstrap = f"127.0.0.1:{self.conf.ports.kafka}"
+        self.was_down = False
         KAFKA.prepare(self.conf)
 
     def start(self) -> None:
@@ -52,6 +53,8 @@ class PrivateKafka:
 
     def stop(self) -> None:
         self.process.stop()
+        # Really down: a metadata request now fails.
+        self.was_down = probes.kafka_metadata(self.bootstrap) is not None
 
 
 @pytest.fixture
@@ -109,5 +112,6 @@ async def test_kafka_restarted_mid_load_with_redis_down_loses_nothing(
             what="every event delivered after its retry",
         )
         failed_once = process.metrics.failures.labels("http_5xx")._value.get()
+    assert private_kafka.was_down
     assert len(ids) == 700
     assert failed_once >= 700  # every message failed once and was retried through internal.retry
