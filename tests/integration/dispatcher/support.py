@@ -219,14 +219,20 @@ class Events:
         )
 
     def publish(
-        self, tenant: str, n: int = 1, *, type_: str = "message.created", partition: int = -1
+        self,
+        tenant: str,
+        n: int = 1,
+        *,
+        type_: str = "message.created",
+        partition: int = -1,
+        topic: str | None = None,
     ) -> list[str]:
         ids = []
         for i in range(n):
             event = tenant_event(type_, tenant=tenant, data={"n": i}, now=datetime.now(UTC))
             ids.append(event.id)
             self._producer.produce(
-                event.topic.value,
+                topic or event.topic.value,
                 value=json.dumps(event.envelope()).encode(),
                 key=tenant.encode(),
                 partition=partition,

@@ -31,11 +31,14 @@ from tests.integration.dispatcher.support import (
 
 
 def _publish_paced(events: Events, tenants: list[str], n: int, per_batch: int = 20) -> list[str]:
-    """`n` events per tenant in small batches (a steady load rather than one burst)."""
+    """`n` events per tenant in small batches (a steady load rather than one burst), spread over
+    every partition of both event topics: whatever the assignment, each member of the group
+    owns some of them (9 partitions, only 3 of them internal.retry's)."""
     ids: list[str] = []
-    for _ in range(n // per_batch):
+    for round_ in range(n // per_batch):
+        topic = ("events", "platform.events")[round_ % 2]
         for partition, tenant in enumerate(tenants):
-            ids += events.publish(tenant, per_batch, partition=partition % 3)
+            ids += events.publish(tenant, per_batch, partition=partition % 3, topic=topic)
     return ids
 
 
