@@ -17,7 +17,7 @@ import uvicorn
 from lightkube import AsyncClient
 
 from caas_control_plane.auth.webhook_sealing import WebhookSecretSealer
-from caas_control_plane.dispatcher.client import WebhookClient, system_resolver
+from caas_control_plane.dispatcher.client import WebhookClient
 from caas_control_plane.dispatcher.consumer import DispatchConsumer
 from caas_control_plane.dispatcher.endpoints import DeliveryOptions, EndpointDirectory
 from caas_control_plane.dispatcher.engine import Engine, EngineConfig
@@ -32,6 +32,7 @@ from caas_core.adapters import mongo
 from caas_core.adapters.audit import chain_audit_journal
 from caas_core.adapters.auditlog_store import AuditLogStore
 from caas_core.adapters.outbox import KafkaPublisher, OutboxRelay, OutboxStore
+from caas_core.adapters.webhook_resolver import WebhookResolver
 from caas_core.adapters.webhook_secrets import EndpointSecrets, kubernetes_secret_reader
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_core.domain.webhook_urls import Resolver
@@ -91,7 +92,7 @@ class DispatcherProcess:
         database: str = PLATFORM_DATABASE,
         offset_reset: str = "earliest",
         serve_http: bool = True,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
         group_id: str | None = None,
     ) -> DispatcherProcess:
         """Connect, read the endpoints, start consuming."""
@@ -129,7 +130,13 @@ class DispatcherProcess:
             client=WebhookClient(
                 policy=TargetPolicy.parse(settings.webhook_allow_private_networks),
                 timeout=settings.webhook_timeout_seconds,
-                resolver=resolver,
+                # Names resolve as at registration: the hosts file (split-horizon deployments)
+                # first, then DNS; whatever they give is vetted the same way.
+                resolver=resolver
+                or WebhookResolver(
+                    hosts_file=settings.webhook_hosts_file,
+                    timeout=settings.webhook_timeout_seconds,
+                ),
                 allow_insecure_http=settings.webhook_allow_insecure_http,
             ),
             log=attempts,

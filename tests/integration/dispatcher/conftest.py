@@ -12,7 +12,6 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from caas_control_plane.auth.webhook_sealing import WebhookSecretSealer
-from caas_control_plane.dispatcher.client import system_resolver
 from caas_control_plane.dispatcher.messages import EVENT_TOPICS, RETRY_TOPIC
 from caas_control_plane.dispatcher.runner import DispatcherProcess
 from caas_control_plane.runtime import keks
@@ -110,7 +109,7 @@ def dispatcher(stack: Stack, new_group: Callable[[], str]) -> Callable[..., Any]
     async def run(
         *,
         group: str | None = None,
-        resolver: Resolver = system_resolver,
+        resolver: Resolver | None = None,
         serve_http: bool = False,
         **overrides: str,
     ) -> AsyncIterator[DispatcherProcess]:
