@@ -6,8 +6,10 @@ the position committed for a partition is the first record whose outcome is not 
 (`OffsetTracker`), committed every `_COMMIT_SECONDS`. A crash therefore re-reads what was
 in flight — delivered again under the same `webhook-id`, never dropped.
 
-Rebalance: partitions taken away are drained first (in-flight attempts get `_DRAIN_SECONDS` to
-become durable, retries still waiting for their due time are let go at once — the new owner
+Rebalance: partitions taken away are drained first (in-flight attempts get `drain_seconds`, more
+than an attempt's deadline, to become durable: an attempt is never cut off mid-request and sent
+again by the new owner, the duplicate Svix makes when its pending timeout is shorter than its
+request timeout; retries still waiting for their due time are let go at once — the new owner
 waits for them), their positions committed, then released. Kafka restarting: librdkafka
 reconnects by itself; commits that fail are made again on the next tick (nothing is marked
 committed until Kafka said so).
@@ -40,7 +42,6 @@ logger = logging.getLogger(__name__)
 _BATCH: Final = 1000
 _COMMIT_SECONDS: Final = 0.2
 _LAG_SECONDS: Final = 5.0
-_DRAIN_SECONDS: Final = 10.0
 
 TP = tuple[str, int]
 Item = tuple[TP, int, int, bytes | None]  # partition, offset, epoch, value
@@ -59,6 +60,7 @@ class DispatchConsumer:
         max_in_flight: int,
         offset_reset: str = "earliest",
         timeout: float = 5.0,
+        drain_seconds: float = 20.0,
         topics: tuple[str, ...] = (*EVENT_TOPICS, RETRY_TOPIC),
     ) -> None:
         self._config: dict[str, Any] = {
@@ -80,6 +82,7 @@ class DispatchConsumer:
         self._engine = engine
         self._metrics = metrics
         self._max = max_in_flight
+        self._drain_seconds = drain_seconds
         self._tracker = OffsetTracker()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,7 +108,7 @@ class DispatchConsumer:
         """Leave the group after draining (in-flight attempts finish and are committed)."""
         self._stop.set()
         if self._thread.is_alive():
-            await asyncio.to_thread(self._thread.join, _DRAIN_SECONDS + 30)
+            await asyncio.to_thread(self._thread.join, self._drain_seconds + 30)
 
     # -- the consumer thread ------------------------------------------------------------------
 
@@ -234,7 +237,8 @@ class DispatchConsumer:
         self._paused.difference_update(tps)
         logger.info("webhook consumer released partitions", extra={"partitions": len(tps)})
 
-    def _drain(self, tps: list[TP], timeout: float = _DRAIN_SECONDS) -> None:
+    def _drain(self, tps: list[TP], timeout: float | None = None) -> None:
+        timeout = self._drain_seconds if timeout is None else timeout
         if self._loop is None or self._loop.is_closed():
             return
         future = asyncio.run_coroutine_threadsafe(self._drained(tps, timeout), self._loop)

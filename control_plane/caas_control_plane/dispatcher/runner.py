@@ -152,6 +152,8 @@ class DispatcherProcess:
             max_in_flight=settings.dispatcher_max_in_flight,
             offset_reset=offset_reset,
             timeout=settings.backend_timeout,
+            # Longer than an attempt's deadline: a revoked partition's requests finish here.
+            drain_seconds=settings.webhook_timeout_seconds + 5,
         )
         server = None
         if serve_http:
