@@ -8,7 +8,6 @@ the integrity events it raises are logged and published even when no API instanc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from caas_control_plane.audit_verifier.metrics import VerifierMetrics
 from caas_control_plane.audit_verifier.reader import AuditReader
 from caas_control_plane.audit_verifier.service import AuditVerifier, Timing
 from caas_control_plane.audit_verifier.states import VerifiedStates
+from caas_control_plane.process import stop_tasks
 from caas_control_plane.settings import ApiSettings
 from caas_core.adapters import mongo
 from caas_core.adapters.audit import MongoAuditWriter, chain_audit_journal
@@ -165,12 +165,6 @@ class VerifierProcess:
         if self.server is not None:
             self.server.should_exit = True
         await self.consumer.stop()
-        for task in self.tasks:
-            if task.get_name() != "verifier-http":
-                task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.tasks.clear()
+        await stop_tasks(self.tasks, except_named="verifier-http")
         await self.publisher.close(timeout=2.0)
         await self.client.close()

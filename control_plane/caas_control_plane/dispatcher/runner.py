@@ -8,7 +8,6 @@ The process runs an outbox relay of its own (chained to the audit log like every
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +24,7 @@ from caas_control_plane.dispatcher.http import create_app
 from caas_control_plane.dispatcher.metrics import DispatcherMetrics
 from caas_control_plane.dispatcher.schedule import RetrySchedule
 from caas_control_plane.dispatcher.targets import TargetPolicy
+from caas_control_plane.process import stop_tasks
 from caas_control_plane.runtime import keks
 from caas_control_plane.settings import ApiSettings
 from caas_control_plane.stores.webhook_attempts import WebhookAttemptLog
@@ -214,13 +214,7 @@ class DispatcherProcess:
         if self.server is not None:
             self.server.should_exit = True
         await self.consumer.stop()
-        for task in self.tasks:
-            if task.get_name() != "dispatcher-http":
-                task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self.tasks.clear()
+        await stop_tasks(self.tasks, except_named="dispatcher-http")
         await self.engine.close()
         await self.publisher.close(timeout=2.0)
         await self.client.close()
