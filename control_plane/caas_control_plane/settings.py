@@ -18,6 +18,7 @@ from caas_control_plane.auth.audit_key import checkpoint_signer, parse_audit_see
 from caas_control_plane.auth.kek import parse_kek
 from caas_core.auditlog.checkpoint import CheckpointSigner
 from caas_core.domain.revocations import MAX_REFRESH_LIFETIME
+from caas_core.domain.webhook_records import MAX_CONCURRENCY, MAX_RATE_PER_SECOND, MIN_CONCURRENCY
 from caas_core.settings import BackendSettings, SettingsError, describe_validation_error
 
 Environment = Literal["development", "production"]
@@ -268,8 +269,8 @@ class ApiSettings(BackendSettings):
     )
     webhook_max_concurrency: int = Field(
         default=32,
-        ge=1,
-        le=1000,
+        ge=MIN_CONCURRENCY,
+        le=MAX_CONCURRENCY,
         validation_alias="CAAS_WEBHOOK_MAX_CONCURRENCY",
         description="Attempts in flight per endpoint per dispatcher (an endpoint's "
         "maxConcurrency overrides it).",
@@ -277,7 +278,7 @@ class ApiSettings(BackendSettings):
     webhook_rate_limit_per_second: float = Field(
         default=0.0,
         ge=0,
-        le=100_000,
+        le=MAX_RATE_PER_SECOND,
         validation_alias="CAAS_WEBHOOK_RATE_LIMIT_PER_SECOND",
         description="Attempts per second per endpoint per dispatcher; 0: unlimited (an "
         "endpoint's rateLimitPerSecond overrides it).",

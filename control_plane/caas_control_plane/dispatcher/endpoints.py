@@ -22,7 +22,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from caas_core.adapters.outbox import OutboxStore
 from caas_core.adapters.webhook_events import event_message
 from caas_core.domain.webhook_events import matches_event, platform_event, stable_event_id
-from caas_core.domain.webhook_records import COLLECTION, WebhookEndpoint, from_document
+from caas_core.domain.webhook_records import (
+    COLLECTION,
+    WebhookEndpoint,
+    concurrency_in_range,
+    from_document,
+    rate_in_range,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +57,17 @@ class Target:
 
 def options_of(doc: Mapping[str, Any], defaults: DeliveryOptions) -> DeliveryOptions:
     """`maxConcurrency`, `rateLimitPerSecond` and `ordered` of an endpoint document (each
-    optional; out-of-range values fall back to the defaults)."""
+    optional, null or absent: the default; out-of-range values, which the REST API and the
+    Webhook resource refuse with the same bounds, fall back to the defaults)."""
     concurrency = doc.get("maxConcurrency")
     rate = doc.get("rateLimitPerSecond")
+    ordered = doc.get("ordered")
     return DeliveryOptions(
         max_concurrency=concurrency
-        if isinstance(concurrency, int) and 1 <= concurrency <= 1000
+        if concurrency_in_range(concurrency)
         else defaults.max_concurrency,
-        rate_per_second=float(rate)
-        if isinstance(rate, int | float) and 0 < rate <= 100_000
-        else defaults.rate_per_second,
-        ordered=bool(doc.get("ordered", defaults.ordered)),
+        rate_per_second=float(rate) if rate_in_range(rate) else defaults.rate_per_second,
+        ordered=ordered if isinstance(ordered, bool) else defaults.ordered,
     )
 
 

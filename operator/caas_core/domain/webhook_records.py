@@ -14,6 +14,11 @@ One document per endpoint:
 | `secretFingerprint` | 16 hex of SHA-256 of the current secret: tells a cached copy is stale |
 | `managedBy` / `source` | `operator` plus the Webhook resource (namespace, name, uid), or `api` |
 | `generation` | the resource generation registered (operator-managed endpoints) |
+| `maxConcurrency` | attempts in flight per dispatcher process, 1 to 1,000 (null: the dispatcher's |
+| | `CAAS_WEBHOOK_MAX_CONCURRENCY`) |
+| `rateLimitPerSecond` | attempts per second per dispatcher process, above 0 up to 100,000 (null: |
+| | `CAAS_WEBHOOK_RATE_LIMIT_PER_SECOND`, unlimited by default) |
+| `ordered` | true: in-order delivery per event key, one attempt in flight (null: unordered) |
 | `disabledAt` / `disabledReason` | set by the dispatcher when it stops delivering (410, sustained |
 | | failure); not part of the owner's registration, cleared when the owner re-enables |
 | `createdAt` / `updatedAt` | timestamps |
@@ -33,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from caas_core.domain.webhook_events import (
     ALL_EVENTS,
@@ -63,6 +68,11 @@ SECRET_BYTES: Final = 32  # Standard Webhooks: between 24 and 64 random bytes
 MIN_SECRET_BYTES: Final = 24
 MAX_SECRET_BYTES: Final = 64
 ENDPOINT_ID_PATTERN: Final = r"^whep_[A-Za-z0-9_-]{1,64}$"
+# An endpoint's delivery options: the one definition of their bounds (the REST API, the Webhook
+# resource's schema, the dispatcher and its settings all use these).
+MIN_CONCURRENCY: Final = 1
+MAX_CONCURRENCY: Final = 1000
+MAX_RATE_PER_SECOND: Final = 100_000  # and above 0 (an endpoint cannot ask for "unlimited")
 
 
 class WebhookWriter(StrEnum):
@@ -70,6 +80,46 @@ class WebhookWriter(StrEnum):
 
     OPERATOR = "operator"
     API = "api"
+
+
+def concurrency_in_range(value: object) -> TypeGuard[int]:
+    """Whether `value` is a `maxConcurrency` the dispatcher accepts (an integer, not a bool)."""
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and MIN_CONCURRENCY <= value <= MAX_CONCURRENCY
+    )
+
+
+def rate_in_range(value: object) -> TypeGuard[int | float]:
+    """Whether `value` is a `rateLimitPerSecond` the dispatcher accepts (a number above 0)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and 0 < value <= MAX_RATE_PER_SECOND
+    )
+
+
+def delivery_option_errors(
+    *, max_concurrency: int | None, rate_limit_per_second: float | None
+) -> list[tuple[str, str]]:
+    """(field, message) for each delivery option out of bounds (None: the default, valid)."""
+    errors = []
+    if max_concurrency is not None and not concurrency_in_range(max_concurrency):
+        errors.append(
+            (
+                "maxConcurrency",
+                f"maxConcurrency must be an integer from {MIN_CONCURRENCY} to {MAX_CONCURRENCY}",
+            )
+        )
+    if rate_limit_per_second is not None and not rate_in_range(rate_limit_per_second):
+        errors.append(
+            (
+                "rateLimitPerSecond",
+                f"rateLimitPerSecond must be a number above 0 and at most {MAX_RATE_PER_SECOND:,}",
+            )
+        )
+    return errors
 
 
 def new_signing_secret(nbytes: int = SECRET_BYTES) -> str:
@@ -143,6 +193,10 @@ class WebhookEndpoint:
     # The dispatcher's verdict, outside the owner's registration (see the module docstring).
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    # Delivery options (None: the dispatcher's default; bounds above).
+    max_concurrency: int | None = None
+    rate_limit_per_second: float | None = None
+    ordered: bool | None = None
 
     def same_registration(self, other: "WebhookEndpoint") -> bool:
         """Whether two records register the same thing (timestamps aside)."""
@@ -236,6 +290,9 @@ def to_document(endpoint: WebhookEndpoint) -> dict[str, Any]:
         else {"namespace": source.namespace, "name": source.name, "uid": source.uid},
         "generation": endpoint.generation,
         "description": endpoint.description,
+        "maxConcurrency": endpoint.max_concurrency,
+        "rateLimitPerSecond": endpoint.rate_limit_per_second,
+        "ordered": endpoint.ordered,
         "disabledAt": endpoint.disabled_at,
         "disabledReason": endpoint.disabled_reason,
         "createdAt": endpoint.created_at,
@@ -272,7 +329,15 @@ def from_document(doc: Mapping[str, Any]) -> WebhookEndpoint:
         ),
         disabled_at=doc.get("disabledAt"),
         disabled_reason=doc.get("disabledReason"),
+        max_concurrency=doc.get("maxConcurrency"),
+        rate_limit_per_second=_rate(doc.get("rateLimitPerSecond")),
+        ordered=doc.get("ordered"),
     )
+
+
+def _rate(value: Any) -> float | None:
+    # Stored as given (5 or 2.5); read back as a float, so 5 and 5.0 are one registration.
+    return None if value is None else float(value)
 
 
 def current_fingerprint(stored: tuple[StoredSecret, ...]) -> str:
