@@ -59,6 +59,14 @@ def json_integer(value: Any) -> Any:
     return value
 
 
+def json_number(value: Any) -> Any:
+    """Use as `Annotated[float, Field(gt=…), BeforeValidator(json_number)]`: a JSON number,
+    never a string or a boolean (which pydantic's lax mode would take)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")  # noqa: TRY004 - pydantic wants ValueError
+    return value
+
+
 def keys_by_pattern(schema: dict[str, Any]) -> None:
     """`json_schema_extra` for a map with constrained keys: pydantic publishes them as
     `patternProperties`, which leaves every other key allowed with any value; the server

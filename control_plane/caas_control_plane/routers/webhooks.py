@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Final
 
 from fastapi import APIRouter, Path, Response
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StringConstraints
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from caas_control_plane.deps import ClientDep, WebhookAdminDep, WebhookReaderKey, WebhookWriterKey
@@ -17,8 +17,20 @@ from caas_control_plane.problems import (
     ProblemError,
     validation_problem,
 )
-from caas_control_plane.schemas import COMMON, CamelModel, Text, json_integer, problems
-from caas_control_plane.services.webhooks import WebhookFieldError, WebhookOwnerError
+from caas_control_plane.schemas import (
+    COMMON,
+    CamelModel,
+    Text,
+    json_integer,
+    json_number,
+    problems,
+)
+from caas_control_plane.services.webhooks import (
+    DELIVERY_FIELDS,
+    Delivery,
+    WebhookFieldError,
+    WebhookOwnerError,
+)
 from caas_core.domain.webhook_events import (
     ALL_EVENTS,
     CATALOGUE,
@@ -27,7 +39,13 @@ from caas_core.domain.webhook_events import (
     TYPE_MAX_LENGTH,
     unknown_event_filters,
 )
-from caas_core.domain.webhook_records import ENDPOINT_ID_PATTERN, WebhookEndpoint
+from caas_core.domain.webhook_records import (
+    ENDPOINT_ID_PATTERN,
+    MAX_CONCURRENCY,
+    MAX_RATE_PER_SECOND,
+    MIN_CONCURRENCY,
+    WebhookEndpoint,
+)
 from caas_core.domain.webhook_urls import URL_MAX_LENGTH
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -90,6 +108,42 @@ OverlapSeconds = Annotated[
     BeforeValidator(json_integer),
 ]
 
+MaxConcurrency = Annotated[
+    int,
+    Field(
+        ge=MIN_CONCURRENCY,
+        le=MAX_CONCURRENCY,
+        description=(
+            "Attempts in flight to this endpoint per dispatcher process; null: the "
+            "dispatcher's default (CAAS_WEBHOOK_MAX_CONCURRENCY, 32)."
+        ),
+        examples=[4],
+    ),
+    BeforeValidator(json_integer),
+]
+RateLimit = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=MAX_RATE_PER_SECOND,
+        description=(
+            "Attempts per second to this endpoint per dispatcher process; null: the "
+            "dispatcher's default (CAAS_WEBHOOK_RATE_LIMIT_PER_SECOND, unlimited)."
+        ),
+        examples=[50],
+    ),
+    BeforeValidator(json_number),
+]
+Ordered = Annotated[
+    StrictBool,
+    Field(
+        description=(
+            "true: events with the same key (the tenant) are delivered one at a time, in "
+            "order, a failing one holding back the next; null or false: unordered."
+        )
+    ),
+]
+
 
 class WebhookPublic(CamelModel):
     """An endpoint, never its secret."""
@@ -110,6 +164,9 @@ class WebhookPublic(CamelModel):
         default=None, description="Set when delivery was stopped (410, sustained failure)."
     )
     disabled_reason: str | None = None
+    max_concurrency: MaxConcurrency | None = None
+    rate_limit_per_second: RateLimit | None = None
+    ordered: Ordered | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -127,16 +184,23 @@ class WebhookCreate(CamelModel):
     event_types: Filters
     description: Text | None = None
     enabled: bool = True
+    max_concurrency: MaxConcurrency | None = None
+    rate_limit_per_second: RateLimit | None = None
+    ordered: Ordered | None = None
 
 
 class WebhookUpdate(CamelModel):
-    """Fields to change; omitted ones stay (`description: null` removes it). Any change
-    resumes delivery to an endpoint the dispatcher disabled."""
+    """Fields to change; omitted ones stay (`description: null` removes it; `null` for a
+    delivery option restores the dispatcher's default). Any change resumes delivery to an
+    endpoint the dispatcher disabled."""
 
     url: Url | None = None
     event_types: Filters | None = None
     description: Text | None = None
     enabled: bool | None = None
+    max_concurrency: MaxConcurrency | None = None
+    rate_limit_per_second: RateLimit | None = None
+    ordered: Ordered | None = None
 
 
 class SecretRotate(CamelModel):
@@ -196,6 +260,9 @@ def _public(endpoint: WebhookEndpoint) -> WebhookPublic:
         previous_secret_expires_at=previous[-1] if previous else None,
         disabled_at=endpoint.disabled_at,
         disabled_reason=endpoint.disabled_reason,
+        max_concurrency=endpoint.max_concurrency,
+        rate_limit_per_second=endpoint.rate_limit_per_second,
+        ordered=endpoint.ordered,
         created_at=endpoint.created_at,
         updated_at=endpoint.updated_at,
     )
@@ -260,6 +327,10 @@ async def create_webhook(
         created = await admin.create(
             caller=caller, url=body.url, event_types=body.event_types,
             description=body.description, enabled=body.enabled, client=client,
+            delivery=Delivery(
+                max_concurrency=body.max_concurrency,
+                rate_limit_per_second=body.rate_limit_per_second, ordered=body.ordered,
+            ),
         )  # fmt: skip
     response.headers.update(_NO_STORE)
     return WebhookCreated(**_public(created.endpoint).model_dump(), secret=created.secret)
@@ -296,6 +367,11 @@ async def update_webhook(
             description=body.description,
             clear_description="description" in body.model_fields_set and body.description is None,
             enabled=body.enabled, client=client,
+            delivery=Delivery(
+                max_concurrency=body.max_concurrency,
+                rate_limit_per_second=body.rate_limit_per_second, ordered=body.ordered,
+            ),
+            delivery_fields={f for f in DELIVERY_FIELDS if f in body.model_fields_set},
         )  # fmt: skip
     return _public(endpoint)
 

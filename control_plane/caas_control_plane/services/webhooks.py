@@ -5,13 +5,16 @@ Endpoints of a Webhook resource are listed and readable here but refused for cha
 the resource), as the operator refuses REST endpoints. A URL passes the same checks as the
 resource's (`validate_webhook_url`: https, a public name, every resolved address public). The
 signing secret is generated here, returned once (create, rotation) and stored only sealed.
-Every change is audited; nothing is written when a check fails.
+Every change is audited; nothing is written when a check fails. Delivery options
+(`maxConcurrency`, `rateLimitPerSecond`, `ordered`) are checked against the bounds the
+dispatcher accepts (`webhook_records`); None leaves the dispatcher's default.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar, Final, Literal
 
 from caas_control_plane.ports import WebhookEndpoints
 from caas_control_plane.services.context import ClientInfo
@@ -29,6 +32,7 @@ from caas_core.domain.webhook_records import (
     WebhookEndpoint,
     WebhookQuotaError,
     WebhookWriter,
+    delivery_option_errors,
     fingerprint,
     new_endpoint_id,
     new_signing_secret,
@@ -45,6 +49,21 @@ from caas_core.resources.tenant import PlanSpec
 
 Clock = Callable[[], datetime]
 PlanOf = Callable[[str], Awaitable[PlanSpec]]
+DeliveryField = Literal["max_concurrency", "rate_limit_per_second", "ordered"]
+DELIVERY_FIELDS: Final[tuple[DeliveryField, ...]] = (
+    "max_concurrency",
+    "rate_limit_per_second",
+    "ordered",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """An endpoint's delivery options (None: the dispatcher's default)."""
+
+    max_concurrency: int | None = None
+    rate_limit_per_second: float | None = None
+    ordered: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,8 +148,10 @@ class WebhookAdmin:
         description: str | None,
         enabled: bool,
         client: ClientInfo,
+        delivery: Delivery | None = None,
     ) -> WithSecret:
         """A new REST-owned endpoint with a fresh signing secret (returned this once)."""
+        options = _delivery(delivery or Delivery())
         checked = await self._check_url(url)
         filters = _filters(event_types)
         plan = await self._plan(caller.tenant)
@@ -150,6 +171,9 @@ class WebhookAdmin:
             updated_at=now,
             description=description,
             secrets=(self._stored(secret, endpoint_id=endpoint_id, now=now),),
+            max_concurrency=options.max_concurrency,
+            rate_limit_per_second=options.rate_limit_per_second,
+            ordered=options.ordered,
         )
         try:
             await self._store.register(endpoint, writer=WebhookWriter.API, quota=plan.max_webhooks)
@@ -174,9 +198,25 @@ class WebhookAdmin:
         clear_description: bool,
         enabled: bool | None,
         client: ClientInfo,
+        delivery: Delivery | None = None,
+        delivery_fields: AbstractSet[DeliveryField] = frozenset(),
     ) -> WebhookEndpoint:
-        """Change a REST-owned endpoint's URL, filters, description or switch."""
+        """Change a REST-owned endpoint's URL, filters, description, switch or delivery
+        options (those named in `delivery_fields` take `delivery`'s value; None restores the
+        dispatcher's default)."""
         current = await self._owned(caller.tenant, endpoint_id)
+        given = delivery or Delivery()
+
+        def pick(name: DeliveryField) -> Any:
+            return getattr(given if name in delivery_fields else current, name)
+
+        options = _delivery(
+            Delivery(
+                max_concurrency=pick("max_concurrency"),
+                rate_limit_per_second=pick("rate_limit_per_second"),
+                ordered=pick("ordered"),
+            )
+        )
         checked = None if url is None else await self._check_url(url)
         changed = replace(
             current,
@@ -184,6 +224,9 @@ class WebhookAdmin:
             event_types=current.event_types if event_types is None else _filters(event_types),
             description=None if clear_description else (description or current.description),
             enabled=current.enabled if enabled is None else enabled,
+            max_concurrency=options.max_concurrency,
+            rate_limit_per_second=options.rate_limit_per_second,
+            ordered=options.ordered,
             updated_at=self._clock(),
             disabled_at=None,  # the owner's change resumes delivery (the store clears it too)
             disabled_reason=None,
@@ -299,6 +342,9 @@ class WebhookAdmin:
                     "eventTypes": list(endpoint.event_types),
                     "enabled": endpoint.enabled,
                     "secretFingerprint": None if current is None else current.fingerprint,
+                    "maxConcurrency": endpoint.max_concurrency,
+                    "rateLimitPerSecond": endpoint.rate_limit_per_second,
+                    "ordered": endpoint.ordered,
                     **extra,
                 },
             )
@@ -315,6 +361,19 @@ def _filters(event_types: Sequence[str]) -> tuple[str, ...]:
                 reason="UnknownEventType",
             )
     return tuple(sorted(set(event_types)))
+
+
+def _delivery(options: Delivery) -> Delivery:
+    """The options, or WebhookFieldError naming the first one out of the dispatcher's bounds."""
+    refused = delivery_option_errors(
+        max_concurrency=options.max_concurrency,
+        rate_limit_per_second=options.rate_limit_per_second,
+    )
+    if refused:
+        field, message = refused[0]
+        raise WebhookFieldError(message, field=field, reason="OutOfRange")
+    rate = options.rate_limit_per_second
+    return replace(options, rate_limit_per_second=None if rate is None else float(rate))
 
 
 def _owner_error(exc: ForeignEndpointError) -> WebhookOwnerError:
