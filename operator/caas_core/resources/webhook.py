@@ -5,7 +5,14 @@ from typing import Annotated, Final
 from pydantic import BaseModel, ConfigDict, Field
 
 from caas_core.domain.conditions import Condition
-from caas_core.domain.webhook_records import ALL_EVENTS, EVENT_FILTER_PATTERN, event_filter_rule
+from caas_core.domain.webhook_records import (
+    ALL_EVENTS,
+    EVENT_FILTER_PATTERN,
+    MAX_CONCURRENCY,
+    MAX_RATE_PER_SECOND,
+    MIN_CONCURRENCY,
+    event_filter_rule,
+)
 from caas_core.domain.webhook_urls import HOST_BLOCK_REGEX, URL_MAX_LENGTH
 from caas_core.resources.apikey import DNS_SUBDOMAIN_MAX_LENGTH, DNS_SUBDOMAIN_PATTERN, MODEL_CONFIG
 
@@ -107,6 +114,31 @@ class WebhookSpec(BaseModel):
     )
     description: str | None = Field(
         default=None, description="What the endpoint is for, shown to humans.", max_length=256
+    )
+    max_concurrency: int | None = Field(
+        default=None,
+        description=(
+            "Attempts in flight to this endpoint per dispatcher process; unset: the "
+            "dispatcher's default (CAAS_WEBHOOK_MAX_CONCURRENCY, 32)."
+        ),
+        ge=MIN_CONCURRENCY,
+        le=MAX_CONCURRENCY,
+    )
+    rate_limit_per_second: float | None = Field(
+        default=None,
+        description=(
+            "Attempts per second to this endpoint per dispatcher process (above 0); unset: the "
+            "dispatcher's default (CAAS_WEBHOOK_RATE_LIMIT_PER_SECOND, unlimited)."
+        ),
+        gt=0,
+        le=MAX_RATE_PER_SECOND,
+    )
+    ordered: bool | None = Field(
+        default=None,
+        description=(
+            "true: events with the same key (the tenant) are delivered one at a time, in "
+            "order, a failing one holding back the next; unset or false: unordered."
+        ),
     )
     secret_name: str | None = Field(
         default=None,

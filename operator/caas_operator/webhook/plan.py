@@ -195,6 +195,9 @@ def _deliver(
         source=WebhookSource(namespace=observed.namespace, name=observed.name, uid=observed.uid),
         generation=observed.generation,
         description=spec.description,
+        max_concurrency=spec.max_concurrency,
+        rate_limit_per_second=spec.rate_limit_per_second,
+        ordered=spec.ordered,
     )
     if registered is not None and registered.same_registration(desired):
         return WebhookPlan(registered=registered)
