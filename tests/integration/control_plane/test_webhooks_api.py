@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
 from caas_control_plane.auth.webhook_sealing import WebhookSecretSealer
+from caas_control_plane.dispatcher.endpoints import DeliveryOptions, options_of
 from caas_control_plane.runtime import keks
 from caas_core.adapters.tenant_profiles import TenantProfileStore
 from caas_core.adapters.webhook_events import publish_events
@@ -27,6 +28,8 @@ from caas_core.adapters.webhook_store import WebhookStore
 from caas_core.domain.platform_events import tenant_deleted_event, tenant_lifecycle_events
 from caas_core.domain.webhook_events import tenant_event_id
 from caas_core.domain.webhook_records import (
+    MAX_CONCURRENCY,
+    MAX_RATE_PER_SECOND,
     ForeignEndpointError,
     SecretRef,
     WebhookEndpoint,
@@ -208,6 +211,77 @@ async def test_other_bad_input_names_the_field_and_writes_nothing(
     bad_put = await client.put(hook, headers=headers, json={"url": "https://10.9.9.9/x"})
     assert refused_field(bad_put) == "url"
     assert (await client.get(hook, headers=headers)).json()["url"] == created["url"]
+
+
+async def test_delivery_options_set_read_back_and_bounded(
+    api: Api, make_tenant: Callable[..., Any], mongo: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    _, client = api
+    tenant = await make_tenant()
+    headers = tenant.headers
+    plain = await create(client, tenant)
+    assert (plain["maxConcurrency"], plain["rateLimitPerSecond"], plain["ordered"]) == (
+        None,
+        None,
+        None,
+    )
+    created = await create(client, tenant, maxConcurrency=4, rateLimitPerSecond=2.5, ordered=True)
+    hook = f"/v1/webhooks/{created['id']}"
+    got = (await client.get(hook, headers=headers)).json()
+    assert (got["maxConcurrency"], got["rateLimitPerSecond"], got["ordered"]) == (4, 2.5, True)
+    listed = {
+        i["id"]: i for i in (await client.get("/v1/webhooks", headers=headers)).json()["items"]
+    }
+    assert listed[created["id"]]["maxConcurrency"] == 4
+
+    # The stored document is what the dispatcher reads, with these very options.
+    raw = await mongo["caas_platform"]["webhook_endpoints"].find_one({"_id": created["id"]})
+    assert raw is not None
+    defaults = DeliveryOptions(max_concurrency=32, rate_per_second=None, ordered=False)
+    assert options_of(raw, defaults) == DeliveryOptions(
+        max_concurrency=4, rate_per_second=2.5, ordered=True
+    )
+
+    # PUT: omitted options stay, a given one changes, null restores the dispatcher's default.
+    changed = await client.put(hook, headers=headers, json={"rateLimitPerSecond": 100})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["maxConcurrency"], changed.json()["rateLimitPerSecond"]) == (4, 100)
+    assert changed.json()["ordered"] is True
+    reset = await client.put(hook, headers=headers, json={"maxConcurrency": None, "ordered": False})
+    assert reset.status_code == 200, reset.text
+    assert (reset.json()["maxConcurrency"], reset.json()["ordered"]) == (None, False)
+    raw = await mongo["caas_platform"]["webhook_endpoints"].find_one({"_id": created["id"]})
+    assert raw is not None
+    assert options_of(raw, defaults) == DeliveryOptions(
+        max_concurrency=32, rate_per_second=100, ordered=False
+    )
+
+    # Out of the dispatcher's bounds, or not the JSON type: 422 naming the field, nothing written.
+    before = (await client.get(hook, headers=headers)).json()
+    for field, value in [
+        ("maxConcurrency", 0),
+        ("maxConcurrency", MAX_CONCURRENCY + 1),
+        ("maxConcurrency", 2.5),
+        ("maxConcurrency", "4"),
+        ("rateLimitPerSecond", 0),
+        ("rateLimitPerSecond", -1),
+        ("rateLimitPerSecond", MAX_RATE_PER_SECOND + 1),
+        ("rateLimitPerSecond", "5"),
+        ("ordered", "yes"),
+    ]:
+        refused = await client.post("/v1/webhooks", headers=headers, json=body(**{field: value}))
+        assert refused_field(refused) == field, (field, value)
+        put = await client.put(hook, headers=headers, json={"enabled": False, field: value})
+        assert refused_field(put) == field, (field, value)
+    assert (await client.get(hook, headers=headers)).json() == before
+    assert len((await client.get("/v1/webhooks", headers=headers)).json()["items"]) == 2
+    # The bounds themselves are accepted.
+    edges = await create(
+        client, tenant, maxConcurrency=MAX_CONCURRENCY, rateLimitPerSecond=MAX_RATE_PER_SECOND
+    )
+    assert edges["maxConcurrency"] == MAX_CONCURRENCY
+    assert (await client.put(f"/v1/webhooks/{edges['id']}", headers=headers,
+                             json={"maxConcurrency": 1})).json()["maxConcurrency"] == 1  # fmt: skip
 
 
 async def test_rotation_keeps_the_old_secret_signing_for_the_overlap(
