@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+from lightkube import ApiError
 from lightkube.resources.core_v1 import Secret
 
 from caas_core.domain.naming import PLATFORM_DATABASE
 from caas_core.domain.webhook_records import (
+    MAX_CONCURRENCY,
+    MAX_RATE_PER_SECOND,
     WebhookEndpoint,
     WebhookWriter,
     endpoint_id,
@@ -102,6 +106,58 @@ async def test_a_valid_endpoint_is_registered_with_a_secret_written_once(tenant:
     assert again.status == first.status
     assert (await signing_secret(tenant, "orders"))[1] == version
     assert await store(tenant).get(endpoint_id(uid)) == endpoint
+
+
+async def test_delivery_options_land_in_the_store(tenant: Tenant) -> None:
+    spec = {
+        "url": "https://hooks.example.com/tuned",
+        "maxConcurrency": 4,
+        "rateLimitPerSecond": 2.5,
+        "ordered": True,
+    }
+    obj = await tenant.create("Webhook", "tuned", spec)
+    status = (await reconcile(tenant, obj)).status
+    eid = endpoint_id(obj["metadata"]["uid"])
+    endpoint = await store(tenant).get(eid)
+    assert endpoint is not None
+    assert (endpoint.max_concurrency, endpoint.rate_limit_per_second, endpoint.ordered) == (
+        4,
+        2.5,
+        True,
+    )
+    raw = await tenant.ctx.clients.mongo[PLATFORM_DATABASE]["webhook_endpoints"].find_one(
+        {"_id": eid}
+    )
+    assert raw is not None
+    assert (raw["maxConcurrency"], raw["rateLimitPerSecond"], raw["ordered"]) == (4, 2.5, True)
+    # A merge patch removing one option restores the dispatcher's default; another changes.
+    obj = await tenant.update_spec(
+        "Webhook", "tuned", {"maxConcurrency": None, "rateLimitPerSecond": 10}
+    )
+    assert ready(await reconcile(tenant, obj, status))["status"] == "True"
+    endpoint = await store(tenant).get(eid)
+    assert endpoint is not None
+    assert (endpoint.max_concurrency, endpoint.rate_limit_per_second, endpoint.ordered) == (
+        None,
+        10.0,
+        True,
+    )
+
+
+async def test_the_api_server_refuses_delivery_options_out_of_bounds(tenant: Tenant) -> None:
+    for field, value in (
+        ("maxConcurrency", 0),
+        ("maxConcurrency", MAX_CONCURRENCY + 1),
+        ("rateLimitPerSecond", 0),
+        ("rateLimitPerSecond", MAX_RATE_PER_SECOND + 1),
+        ("ordered", "yes"),
+    ):
+        with pytest.raises(ApiError) as refused:
+            await tenant.create(
+                "Webhook", "bounded", {"url": "https://hooks.example.com/b", field: value}
+            )
+        assert refused.value.status.code == 422
+        assert f"spec.{field}" in str(refused.value.status.message), (field, value)
 
 
 async def test_a_name_resolving_inside_is_refused_and_unregistered(tenant: Tenant) -> None:
