@@ -178,9 +178,13 @@ async def register(
     event_types: Sequence[str] = ("*",),
     secrets_: Sequence[str] | None = None,
     previous_expires: datetime | None = None,
+    max_concurrency: int | None = None,
+    rate_limit_per_second: float | None = None,
+    ordered: bool | None = None,
 ) -> tuple[WebhookEndpoint, list[str]]:
     """A REST-style endpoint with sealed secrets (the first current, a second one retiring at
-    `previous_expires` for a rotation overlap)."""
+    `previous_expires` for a rotation overlap) and its delivery options, written through the
+    store as the REST API writes them."""
     endpoint_id = new_endpoint_id()
     plain = list(secrets_ or [new_signing_secret()])
     now = datetime.now(UTC)
@@ -205,6 +209,9 @@ async def register(
         created_at=now,
         updated_at=now,
         secrets=tuple(stored),
+        max_concurrency=max_concurrency,
+        rate_limit_per_second=rate_limit_per_second,
+        ordered=ordered,
     )
     await store.register(endpoint, writer=WebhookWriter.API)
     return endpoint, plain

@@ -65,7 +65,6 @@ async def test_a_slow_endpoint_holds_only_its_own_slots(
     store: WebhookStore,
     sealer: WebhookSecretSealer,
     events: Events,
-    db: Any,
 ) -> None:
     release = threading.Event()
 
@@ -75,10 +74,7 @@ async def test_a_slow_endpoint_holds_only_its_own_slots(
 
     slow_tenant, fast_tenant = unique_tenant("slow"), unique_tenant("fast")
     slow, fast = receivers(behaviour=stuck), receivers()
-    slow_endpoint, _ = await register(store, sealer, tenant=slow_tenant, url=slow.url)
-    await db["webhook_endpoints"].update_one(
-        {"_id": slow_endpoint.endpoint_id}, {"$set": {"maxConcurrency": 2}}
-    )
+    await register(store, sealer, tenant=slow_tenant, url=slow.url, max_concurrency=2)
     await register(store, sealer, tenant=fast_tenant, url=fast.url)
     try:
         async with dispatcher():
@@ -99,7 +95,6 @@ async def test_rate_limit_and_in_order_delivery(
     store: WebhookStore,
     sealer: WebhookSecretSealer,
     events: Events,
-    db: Any,
 ) -> None:
     limited_tenant, ordered_tenant = unique_tenant("rate"), unique_tenant("order")
     limited = receivers()
@@ -112,14 +107,9 @@ async def test_rate_limit_and_in_order_delivery(
         return (503, {}) if wid in first_fails and seen == 0 else (200, {})
 
     ordered = receivers(behaviour=once_then_ok)
-    limited_endpoint, _ = await register(store, sealer, tenant=limited_tenant, url=limited.url)
-    ordered_endpoint, _ = await register(store, sealer, tenant=ordered_tenant, url=ordered.url)
-    await db["webhook_endpoints"].update_one(
-        {"_id": limited_endpoint.endpoint_id}, {"$set": {"rateLimitPerSecond": 5}}
-    )
-    await db["webhook_endpoints"].update_one(
-        {"_id": ordered_endpoint.endpoint_id}, {"$set": {"ordered": True}}
-    )
+    # Options set as the REST API and the Webhook resource set them (through the store).
+    await register(store, sealer, tenant=limited_tenant, url=limited.url, rate_limit_per_second=5)
+    await register(store, sealer, tenant=ordered_tenant, url=ordered.url, ordered=True)
     async with dispatcher():
         limited_ids = events.publish(limited_tenant, 15)
         ordered_ids = events.publish(ordered_tenant, 5)
