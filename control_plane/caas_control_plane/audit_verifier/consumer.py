@@ -21,6 +21,7 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from caas_core.adapters.audit import AUDIT_TOPIC
+from caas_core.adapters.kafka_consumers import leave_group
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,7 @@ class AuditConsumer:
         except Exception:  # the thread must not die silently; the periodic passes still verify
             logger.exception("audit consumer stopped")
         finally:
-            with contextlib.suppress(Exception):
-                consumer.close()
+            leave_group(consumer, timeout=self._timeout + 5)
 
     def _handle(self, consumer: Consumer, messages: list[Message]) -> bool:
         """Run the handler on the loop and wait; on failure rewind to the batch's start."""

@@ -36,6 +36,7 @@ from caas_control_plane.dispatcher.messages import (
 )
 from caas_control_plane.dispatcher.metrics import DispatcherMetrics
 from caas_control_plane.dispatcher.offsets import OffsetTracker
+from caas_core.adapters.kafka_consumers import leave_group
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +151,8 @@ class DispatchConsumer:
         except Exception:
             logger.exception("webhook consumer stopped")
         finally:
-            with contextlib.suppress(Exception):
-                consumer.close()  # revokes: drains and commits first
+            # Revokes (drains and commits first), without close() running the callback.
+            leave_group(consumer, timeout=self._drain_seconds + 10)
 
     def _commit(self, consumer: Consumer, tps: list[TP] | None = None) -> None:
         with self._lock:
