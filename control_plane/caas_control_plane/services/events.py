@@ -20,6 +20,7 @@ from caas_core.domain.webhook_events import (
     MAX_DATA_BYTES,
     EventTypeError,
     WebhookEvent,
+    data_problem,
     data_size,
     tenant_event,
 )
@@ -59,6 +60,9 @@ class EventPublisher:
     ) -> WebhookEvent:
         """Queue one event of the caller's tenant; the tenant comes from its key, never the
         body (a tenant cannot publish into another's stream)."""
+        problem = data_problem(data)
+        if problem is not None:
+            raise EventFieldError(problem, field="data")
         size = data_size(data)
         if size > MAX_DATA_BYTES:
             raise EventTooLargeError(

@@ -26,6 +26,7 @@ header and the payload), so consumers deduplicate by it and a receiver sees it a
 
 import hashlib
 import json
+import math
 import re
 import secrets
 from collections.abc import Iterable, Mapping
@@ -275,6 +276,9 @@ def tenant_event(
     publishable_by_tenant(type_)
     if id is not None and not _EVENT_ID_RE.fullmatch(id):
         raise ValueError(f"an event id matches {EVENT_ID_PATTERN}")
+    problem = data_problem(data)
+    if problem is not None:
+        raise ValueError(problem)
     size = data_size(data)
     if size > MAX_DATA_BYTES:
         raise ValueError(f"data is {size} bytes serialised; the limit is {MAX_DATA_BYTES} bytes")
@@ -289,6 +293,51 @@ def tenant_event_id(tenant: str, key: str) -> str:
     the same id, and no tenant can take (or pre-empt) an id of another's: event ids are one
     namespace across tenants (the outbox's and the receivers' deduplication key)."""
     return stable_event_id("tenant-event", tenant, key)
+
+
+MAX_SAFE_INTEGER: Final = 2**53 - 1  # I-JSON (RFC 7493): what every JSON reader holds exactly
+
+
+def data_problem(data: Any, *, path: str = "data") -> str | None:
+    """Why `data` cannot be stored and delivered as JSON everywhere, or None. Refused: integers
+    beyond ±(2**53 - 1) (receivers in JavaScript would round them, and MongoDB holds at most
+    64 bits), non-finite numbers, strings or keys that are not valid Unicode (a lone
+    surrogate has no UTF-8 form) and keys holding NUL (a BSON key cannot)."""
+    if isinstance(data, Mapping):
+        return _first(_member_problem(key, value, path) for key, value in data.items())
+    if isinstance(data, list):
+        return _first(data_problem(v, path=f"{path}[{i}]") for i, v in enumerate(data))
+    return _scalar_problem(data, path)
+
+
+def _first(problems: Iterable[str | None]) -> str | None:
+    return next((problem for problem in problems if problem is not None), None)
+
+
+def _member_problem(key: Any, value: Any, path: str) -> str | None:
+    if not isinstance(key, str) or not _unicode(key) or "\x00" in key:
+        return f"{path}: a key that is not valid Unicode text without NUL"
+    return data_problem(value, path=f"{path}.{key}" if key.isidentifier() else path)
+
+
+def _scalar_problem(value: Any, path: str) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if abs(value) <= MAX_SAFE_INTEGER else f"{path}: an integer beyond ±2**53-1"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path}: not a finite number"
+    if isinstance(value, str):
+        return None if _unicode(value) else f"{path}: not valid Unicode (a lone surrogate)"
+    return f"{path}: not a JSON value"
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def data_size(data: Mapping[str, Any]) -> int:

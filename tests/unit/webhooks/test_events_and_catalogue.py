@@ -22,6 +22,7 @@ from caas_core.domain.webhook_events import (
     EventOrigin,
     EventTopic,
     EventTypeError,
+    data_problem,
     event_filter_rule,
     filters_matching,
     is_custom_type,
@@ -174,3 +175,13 @@ def test_tenant_lifecycle_events_follow_status_transitions() -> None:
     assert gone.type == "tenant.deleted"
     assert gone.id == tenant_deleted_event(tenant="acme", deleted_at=NOW, policy="Retain",
                                            now=NOW + timedelta(seconds=1)).id  # fmt: skip
+
+
+def test_event_data_that_json_readers_or_bson_cannot_hold_is_refused_with_its_path() -> None:
+    assert data_problem({"a": [1, 2.5, None, True, "é"], "b": {"c": 2**53 - 1}}) is None
+    assert data_problem({"a": [0, 2**53]}) == "data.a[1]: an integer beyond ±2**53-1"
+    assert data_problem({"x": float("nan")}) == "data.x: not a finite number"
+    assert data_problem({"x": "\ud800"}) == "data.x: not valid Unicode (a lone surrogate)"
+    assert data_problem({"\ud800": 1}) is not None
+    assert data_problem({"a\x00b": 1}) is not None
+    assert data_problem({"x": object()}) == "data.x: not a JSON value"
