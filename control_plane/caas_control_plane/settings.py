@@ -1,4 +1,10 @@
-"""Control plane settings from the environment; they fail closed on unsafe secrets."""
+"""Control plane settings from the environment; they fail closed on unsafe secrets.
+
+Over 500 lines on purpose: one class is the whole environment contract of the control plane's
+processes (API, audit verifier, dispatcher share it, so a deployment sets one environment), each
+field with its bounds and its description (which `caasctl` and the chart's docs show); the
+cross-field rules need them together. Splitting by capability would be mixins of one class.
+"""
 
 import ipaddress
 from collections.abc import Sequence

@@ -1,5 +1,8 @@
 """A tenant's view of the tamper-evident audit log: query, checkpoints, proofs, checks, export.
 
+(Just over 500 lines: the six operations share one confinement rule and one reading of stored
+entries, stated once below; each is short.)
+
 Every call is confined to one log, `tenant:<name>` of the caller's key (`log_of`): the tenant is
 never a parameter a caller can choose, so no filter, cursor, id or range reaches another log.
 

@@ -92,9 +92,16 @@ def _from_document(kind: Kind, doc: Mapping[str, Any]) -> StoredObject:
 class AuthzStore:
     """Tenant-scoped reads and validated, versioned, ownership-checked writes."""
 
-    def __init__(self, database: AsyncDatabase[Document], *, clock: Clock = _now) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[Document],
+        *,
+        clock: Clock = _now,
+        optimistic_reads: int = _OPTIMISTIC_READS,
+    ) -> None:
         self._database = database
         self._clock = clock
+        self._optimistic_reads = optimistic_reads  # 0: always the transactional snapshot
         self._collections: dict[Kind, AsyncCollection[Document]] = {
             kind: database[name] for kind, name in COLLECTIONS.items()
         }
@@ -147,7 +154,7 @@ class AuthzStore:
         meanwhile means another read); a tenant changed faster than it can be read is read in
         one transaction (a snapshot) instead.
         """
-        for _ in range(_OPTIMISTIC_READS):
+        for _ in range(self._optimistic_reads):
             before = await self.version(tenant)
             objects = await self._objects(tenant, session=None)
             if await self.version(tenant) == before:

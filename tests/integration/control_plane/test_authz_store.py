@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from caas_core.adapters import authz_store, mongo
 from caas_core.adapters.authz_store import AuthzStore
@@ -30,14 +31,19 @@ SOURCE = ResourceRef(namespace="tenant-acme", name="readers", uid="uid-1")
 
 
 @pytest.fixture
-async def store(stack: Stack) -> AsyncIterator[AuthzStore]:
+async def database(stack: Stack) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
     client = mongo.connect(stack.mongodb_uri)
-    database = f"it_authz_{datetime.now(UTC).strftime('%H%M%S%f')}"
-    authz = AuthzStore(client[database])
-    await authz.ensure_indexes()
-    yield authz
-    await client.drop_database(database)
+    name = f"it_authz_{datetime.now(UTC).strftime('%H%M%S%f')}"
+    yield client[name]
+    await client.drop_database(name)
     await client.close()
+
+
+@pytest.fixture
+async def store(database: AsyncDatabase[dict[str, Any]]) -> AuthzStore:
+    authz = AuthzStore(database)
+    await authz.ensure_indexes()
+    return authz
 
 
 async def test_every_change_bumps_the_version_and_is_decided_with(store: AuthzStore) -> None:
@@ -100,13 +106,13 @@ async def test_an_oversized_set_is_refused_whole(store: AuthzStore) -> None:
 
 
 async def test_a_set_is_read_in_one_snapshot_when_optimistic_reads_give_up(
-    store: AuthzStore, monkeypatch: pytest.MonkeyPatch
+    store: AuthzStore, database: AsyncDatabase[dict[str, Any]]
 ) -> None:
     await store.put("acme", Kind.SCHEMA, SCHEMA_KEY, SCHEMA, writer=Writer.API)
     await store.put("acme", Kind.POLICY, "read-all", READ_ALL, writer=Writer.API)
     # As if every optimistic read had met a change: the transactional read answers.
-    monkeypatch.setattr(authz_store, "_OPTIMISTIC_READS", 0)
-    version, objects = await store.load("acme")
+    snapshot_only = AuthzStore(database, optimistic_reads=0)
+    version, objects = await snapshot_only.load("acme")
     assert version == "2"
     assert objects[Kind.POLICY] == {"read-all": READ_ALL}
 
