@@ -56,7 +56,11 @@ class EventPublish(CamelModel):
     type: EventType
     data: dict[str, Any] = Field(
         default_factory=dict,
-        description=f"The event's payload: a JSON object of at most {MAX_DATA_BYTES} bytes.",
+        description=(
+            f"The event's payload: a JSON object of at most {MAX_DATA_BYTES} bytes. Integers "
+            "must lie within ±(2^53-1) and text must be valid Unicode (422 naming `data` "
+            "otherwise): every receiver reads them back exactly."
+        ),
     )
     id: EventId | None = None
 
