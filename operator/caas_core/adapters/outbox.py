@@ -312,9 +312,9 @@ class OutboxStore:
         return sorted(claimed, key=lambda m: (m.order, m.created_at))
 
     async def waiting_before(self, messages: Sequence[OutboxMessage]) -> dict[str, datetime]:
-        """For each key of `messages` that has an older message waiting for a retry (failed
-        or held back, not among `messages`), when that retry is due: such a key's newer
-        messages must wait too, or Kafka would get them out of order."""
+        """For each key of `messages` (fresh or just claimed) that has an older message waiting
+        for a retry (failed or held back), when that retry is due: such a key's newer messages
+        must wait too, or Kafka would get them out of order."""
         keyed = [m for m in messages if m.key is not None]
         if not keyed:
             return {}
@@ -324,7 +324,8 @@ class OutboxStore:
                 "key": {"$in": sorted({m.key for m in keyed if m.key is not None})},
                 "attempts": {"$gt": 0},  # the partial index `key_waiting` holds only these
                 "order": {"$lt": newest},
-                "_id": {"$nin": [m.id for m in messages]},
+                # Not the candidates themselves: fresh ones have no attempts, claimed ones a
+                # claim (so no list of their ids is sent with every batch).
                 "claim": {"$exists": False},
             },
             {"key": 1, "order": 1, "claimUntil": 1},
